@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t) n;
+	}
+	return (ssize_t) got;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t) st.st_size > max)
+		return -EFBIG;
+	_cleanup_free_ char *b = malloc((size_t) st.st_size + 1);
+	if (!b)
+		return -ENOMEM;
+	ssize_t n = read_full(fd, b, (size_t) st.st_size);
+	if (n < 0)
+		return (int) n;
+	b[n] = 0;
+	if (ret_len)
+		*ret_len = (size_t) n;
+	*ret_buf = steal_pointer(&b);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int) getpid()) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, buf, len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int buf_reserve(buf *b, size_t extra)
+{
+	if (b->len + extra <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + extra)
+		cap *= 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (!d)
+		return -ENOMEM;
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(buf *b, const void *p, size_t len)
+{
+	int r = buf_reserve(b, len);
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+int buf_put_u8(buf *b, uint8_t v)
+{
+	return buf_append(b, &v, 1);
+}
+
+int buf_put_varint(buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	do {
+		uint8_t c = v & 0x7f;
+		v >>= 7;
+		tmp[n++] = c | (v ? 0x80 : 0);
+	} while (v);
+	return buf_append(b, tmp, n);
+}
+
+int buf_put_bytes(buf *b, const void *p, size_t len)
+{
+	int r = buf_put_varint(b, len);
+	return r < 0 ? r : buf_append(b, p, len);
+}
+
+void buf_clear(buf *b)
+{
+	free(b->data);
+	*b = (buf){0};
+}
+
+int cur_u8(cursor *c, uint8_t *ret)
+{
+	if (c->p >= c->end)
+		return -EBADMSG;
+	*ret = *c->p++;
+	return 0;
+}
+
+int cur_varint(cursor *c, uint64_t *ret)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (c->p >= c->end)
+			return -EBADMSG;
+		uint8_t b = *c->p++;
+		v |= (uint64_t) (b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+int cur_raw(cursor *c, size_t len, const void **ret)
+{
+	if ((size_t) (c->end - c->p) < len)
+		return -EBADMSG;
+	*ret = c->p;
+	c->p += len;
+	return 0;
+}
+
+int cur_bytes(cursor *c, const void **ret, size_t *ret_len)
+{
+	uint64_t len;
+	int r = cur_varint(c, &len);
+	if (r < 0)
+		return r;
+	if (len > (uint64_t) (c->end - c->p))
+		return -EBADMSG;
+	*ret_len = (size_t) len;
+	return cur_raw(c, (size_t) len, ret);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CAIRN_IMAGE_H
+#define CAIRN_IMAGE_H
+
+/*
+ * Images: references, image records, and moving images in and out of the
+ * store as OCI layouts/archives and Docker archives.
+ *
+ * Model (records in the store, see docs/STORE.md):
+ *   CAIRN_T_BLOBS   sha256 -> verbatim bytes (a content): configs,
+ *                   manifests, indexes, and the original blobs of layers
+ *                   that came from outside, so that an image loaded and
+ *                   saved unchanged keeps every digest.
+ *   CAIRN_T_DIFFS   diff_id -> layer id, where its uncompressed tar comes
+ *                   from (the layer's canonical export, or a stored blob),
+ *                   and cached compressed digests (gzip, zstd).
+ *   CAIRN_T_IMAGES  image id ("sha256:<hex>" of the config, or of the index
+ *                   for multi-platform images) -> image record (JSON).
+ *   CAIRN_T_TAGS    normalized reference ("docker.io/library/busybox:latest")
+ *                   -> image id.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cairn/error.h>
+#include <cairn/store.h>
+#include <cairn/stream.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- references (Docker's grammar) ------------------------------------ */
+
+typedef struct cairn_ref {
+	char *domain; /* "docker.io", "localhost:5000" */
+	char *path;   /* "library/busybox" */
+	char *tag;    /* NULL when only a digest was given */
+	char *digest; /* "sha256:..." or NULL */
+} cairn_ref;
+
+/* Parses and normalizes ("busybox" -> docker.io/library/busybox:latest).
+ * A tag of "latest" is added when neither tag nor digest is given. */
+int cairn_ref_parse(const char *s, cairn_ref *ret, cairn_error **err);
+void cairn_ref_clear(cairn_ref *r);
+/* "docker.io/library/busybox:latest" (malloc'd) */
+char *cairn_ref_string(const cairn_ref *r);
+/* "busybox:latest" (Docker's familiar form, malloc'd) */
+char *cairn_ref_familiar(const cairn_ref *r);
+/* "docker.io/library/busybox" */
+char *cairn_ref_repository(const cairn_ref *r);
+
+/* ---- images ----------------------------------------------------------- */
+
+typedef struct cairn_image cairn_image;
+
+/* Resolves a name, a full or short (>= 4 hex) image id, or "sha256:<id>". */
+int cairn_image_resolve(cairn_store *s, const char *name, char **ret_id, cairn_error **err);
+int cairn_image_open(cairn_store *s, const char *id, cairn_image **ret, cairn_error **err);
+void cairn_image_free(cairn_image *img);
+
+struct cairn_image_summary {
+	char *id;        /* sha256:... */
+	char **names;    /* familiar references, NULL-terminated */
+	int64_t created; /* seconds since epoch from the config, or 0 */
+	uint64_t size;   /* sum of layer file bytes */
+	char *platform;  /* "linux/amd64", or "linux/amd64,linux/arm64" for an index */
+	unsigned layers;
+};
+typedef int (*cairn_image_fn)(const struct cairn_image_summary *img, void *userdata);
+int cairn_image_list(cairn_store *s, cairn_image_fn fn, void *userdata, cairn_error **err);
+
+/* JSON for `cairn inspect`: {"Id", "Names", "Manifest", "Config", ...}, malloc'd. */
+int cairn_image_inspect_json(cairn_store *s, const char *name, char **ret_json, cairn_error **err);
+int cairn_image_tag(cairn_store *s, const char *src, const char *dst, cairn_error **err);
+/* Removes a name; the image record goes when no name is left (or when
+ * given by id: all its names).  Data is reclaimed by prune. */
+int cairn_image_remove(cairn_store *s, const char *name, bool force, char **ret_untagged_id,
+		       cairn_error **err);
+
+/* ---- import / load / save --------------------------------------------- */
+
+struct cairn_import_options {
+	const char *name;      /* NAME[:TAG], may be NULL (untagged) */
+	const char *platform;  /* "linux/amd64"; NULL = the host's */
+	const char **changes;  /* not yet used, NULL */
+	const char *message;   /* history comment */
+};
+/* `docker import`: a root filesystem tarball becomes a single-layer image. */
+int cairn_image_import_tar(cairn_store *s, const char *file, const struct cairn_import_options *opts,
+			   char **ret_id, cairn_error **err);
+
+/* `docker load`: OCI archive, OCI layout directory, or Docker archive.
+ * Calls fn for every image it loaded (name may be NULL). */
+typedef void (*cairn_loaded_fn)(const char *name, const char *id, void *userdata);
+int cairn_image_load(cairn_store *s, const char *path, cairn_loaded_fn fn, void *userdata,
+		     cairn_error **err);
+
+typedef enum cairn_save_format {
+	CAIRN_SAVE_OCI_ARCHIVE = 0,
+	CAIRN_SAVE_OCI_DIR,
+	CAIRN_SAVE_DOCKER,
+} cairn_save_format;
+
+struct cairn_save_options {
+	cairn_save_format format;
+	/* -1: keep the layers as they are (original blobs of loaded images,
+	 * gzip for cairn's own); else re-compress every layer. */
+	int compression;       /* cairn_compression or -1 */
+	int64_t source_date_epoch; /* -1 = unset */
+};
+/* Writes one or more images (names or ids) to path ("-" = stdout for archives). */
+int cairn_image_save(cairn_store *s, const char *const *names, size_t n_names, const char *path,
+		     const struct cairn_save_options *opts, cairn_error **err);
+
+/* ---- store-wide ------------------------------------------------------- */
+
+struct cairn_du {
+	uint64_t images, layers, blobs, contents, chunks;
+	uint64_t logical_bytes; /* bytes of all layer files and blobs as users see them (per reference) */
+	uint64_t unique_bytes;  /* bytes of distinct contents */
+	uint64_t chunk_bytes;   /* uncompressed bytes of distinct chunks */
+	uint64_t stored_bytes;  /* compressed bytes of chunks */
+	uint64_t file_bytes;    /* LMDB file on disk */
+	uint64_t reclaimable_contents;
+};
+int cairn_du(cairn_store *s, struct cairn_du *ret, cairn_error **err);
+
+struct cairn_prune_stats {
+	uint64_t images, layers, blobs, contents, chunks, bytes_freed;
+};
+/* Removes everything no image (or snapshot, build cache entry) references. */
+int cairn_prune(cairn_store *s, struct cairn_prune_stats *ret, cairn_error **err);
+
+/* Full check: store-level (chunks, contents, refcounts) plus every image,
+ * blob, diff and layer reference.  Returns the number of problems. */
+int cairn_fsck(cairn_store *s, cairn_report_fn report, void *userdata, struct cairn_fsck_stats *ret,
+	       cairn_error **err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

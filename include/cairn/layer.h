@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CAIRN_LAYER_H
+#define CAIRN_LAYER_H
+
+/*
+ * Layers: the sorted set of changes one step made.
+ *
+ * A layer is a table of entries (path, type, metadata, xattrs, link
+ * target, hardlink group, content id), including whiteouts and opaque
+ * directories.  The table is serialized in canonical order and stored as a
+ * content (so it is chunked and deduplicated like file data); the layer
+ * id is the content id of that table.  A small record in CAIRN_T_LAYERS
+ * (key: layer id) holds its summary.
+ *
+ * Canonical order: a tree walk; a directory comes before its children;
+ * among siblings the opaque marker comes first, then whiteouts, then the
+ * other entries, each group sorted bytewise by name.  Export to an OCI tar
+ * follows that order and is deterministic: the same layer always gives the
+ * same bytes.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cairn/error.h>
+#include <cairn/store.h>
+#include <cairn/stream.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cairn_entry_type {
+	CAIRN_ENTRY_REG = 1,
+	CAIRN_ENTRY_DIR,
+	CAIRN_ENTRY_SYMLINK,
+	CAIRN_ENTRY_CHR,
+	CAIRN_ENTRY_BLK,
+	CAIRN_ENTRY_FIFO,
+	CAIRN_ENTRY_SOCK,
+	CAIRN_ENTRY_WHITEOUT, /* deletes `path` from the layers below */
+} cairn_entry_type;
+
+typedef struct cairn_xattr {
+	char *name;
+	void *value;
+	size_t len;
+} cairn_xattr;
+
+typedef struct cairn_entry {
+	char *path;       /* relative, normalized, no leading "./" or "/", "" = the root; any bytes but NUL */
+	uint8_t type;     /* cairn_entry_type */
+	bool opaque;      /* directory: hide everything below from the layers underneath */
+	uint32_t mode;    /* permission bits incl. setuid/setgid/sticky (07777) */
+	uint32_t uid, gid;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;    /* regular files: logical size (holes included) */
+	uint64_t rdev;    /* devices: makedev(major, minor) */
+	char *link;       /* symlink target */
+	uint32_t nlink_group; /* != 0: hardlink group within this layer (all members share
+				 type, metadata and content) */
+	bool has_content; /* regular files with size > 0 */
+	cairn_id content;
+	size_t n_xattrs;  /* sorted by name */
+	cairn_xattr *xattrs;
+} cairn_entry;
+
+void cairn_entry_clear(cairn_entry *e);
+/* Canonical order comparison of two normalized paths (see above). */
+int cairn_path_compare(const char *a, const char *b);
+
+/* ---- building a layer ------------------------------------------------- */
+
+typedef struct cairn_layer_builder cairn_layer_builder;
+int cairn_layer_builder_new(cairn_batch *b, cairn_layer_builder **ret);
+/* Adds an entry (copied).  Duplicate paths are an error (-EEXIST) reported at finish. */
+int cairn_layer_builder_add(cairn_layer_builder *lb, const cairn_entry *e);
+/* Sorts, serializes and stores the table; stages the layer record in the
+ * batch; returns the layer id.  Frees lb. */
+int cairn_layer_builder_finish(cairn_layer_builder *lb, cairn_id *ret_layer, cairn_error **err);
+void cairn_layer_builder_free(cairn_layer_builder *lb);
+
+/* ---- reading a layer -------------------------------------------------- */
+
+typedef struct cairn_layer cairn_layer;
+int cairn_layer_open(cairn_store *s, const cairn_id *layer, cairn_layer **ret, cairn_error **err);
+void cairn_layer_free(cairn_layer *l);
+size_t cairn_layer_count(const cairn_layer *l);
+const cairn_entry *cairn_layer_entry(const cairn_layer *l, size_t i); /* canonical order */
+const cairn_entry *cairn_layer_lookup(const cairn_layer *l, const char *path);
+/* Summary kept in the layer record. */
+struct cairn_layer_info {
+	cairn_id table;       /* content id of the serialized table (== layer id) */
+	uint64_t entries;
+	uint64_t file_bytes;  /* sum of regular file sizes */
+};
+int cairn_layer_info(cairn_store *s, const cairn_id *layer, struct cairn_layer_info *ret);
+/* Adds the layer's table and every file content to set (for prune/fsck). */
+int cairn_layer_mark(cairn_store *s, const cairn_id *layer, cairn_idset *set, cairn_error **err);
+
+/* ---- tar import ------------------------------------------------------- */
+
+struct cairn_tar_import_options {
+	const char *name;  /* for messages: "rootfs.tar.gz", "blobs/sha256/ab12..." */
+	/* When set, the raw input bytes (as read from fn, before decompression)
+	 * are also stored as a content; its id goes to *ret_blob_content. */
+	bool keep_blob;
+};
+struct cairn_tar_import_result {
+	cairn_id layer;
+	cairn_digest diff_id;      /* sha256 of the uncompressed tar */
+	uint64_t diff_size;
+	cairn_digest blob_digest;  /* sha256 of the raw input */
+	uint64_t blob_size;
+	cairn_compression compression;
+	cairn_id blob_content;     /* when keep_blob */
+};
+/* Imports a tar stream (plain, gzip, zstd, xz, bzip2) as a layer in batch b.
+ * OCI whiteouts (.wh.NAME) and opaque markers (.wh..wh..opq) become
+ * whiteout entries and opaque flags.  Refuses (CAIRN_E_UNSAFE /
+ * CAIRN_E_FORMAT, with a message naming opts->name and the entry):
+ * absolute paths, ".." components, hardlinks to paths not earlier in the
+ * archive, entries below a symlink of the same archive, duplicate
+ * entries, truncated or corrupt archives.  Nothing is written outside the
+ * store; on failure the batch must be abandoned. */
+int cairn_layer_import_tar(cairn_batch *b, cairn_read_fn fn, void *userdata,
+			   const struct cairn_tar_import_options *opts,
+			   struct cairn_tar_import_result *ret, cairn_error **err);
+
+/* ---- tar export ------------------------------------------------------- */
+
+struct cairn_tar_export_options {
+	/* >= 0: clamp every mtime above it to this value (SOURCE_DATE_EPOCH). */
+	int64_t source_date_epoch;
+};
+/* Writes the layer as an uncompressed OCI layer tar (canonical order,
+ * ustar headers, PAX records only where needed: long names, big ids or
+ * sizes, nanosecond mtimes, xattrs, sparse maps), whiteouts as .wh.NAME,
+ * opaque directories as DIR/.wh..wh..opq.  opts may be NULL. */
+int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
+			   const struct cairn_tar_export_options *opts, cairn_writer *out,
+			   cairn_error **err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

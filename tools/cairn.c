@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cairn: the command line.  Global options come before the verb
+ * (`cairn --root DIR images`); each verb parses its own options.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cli.h"
+#include "util.h"
+
+#ifndef CAIRN_VERSION
+#define CAIRN_VERSION "0.1.0"
+#endif
+
+static const struct verb verbs[] = {
+	{"import", cmd_import, "Create a single-layer image from a root filesystem tarball",
+	 "cairn import [--platform OS/ARCH] [-m MESSAGE] FILE|- [NAME[:TAG]]"},
+	{"load", cmd_load, "Load images from an OCI archive, OCI layout or Docker archive",
+	 "cairn load [-q] [-i PATH]   (PATH: OCI archive, OCI layout directory, Docker archive; "
+	 "stdin when omitted)"},
+	{"save", cmd_save, "Write images to an OCI archive, OCI layout or Docker archive",
+	 "cairn save [--format oci|oci-dir|docker] [--compression gzip|zstd|none] -o PATH NAME..."},
+	{"images", cmd_images, "List images", "cairn images [--json] [-q] [--no-trunc]"},
+	{"inspect", cmd_inspect, "Show an image's manifest and config",
+	 "cairn inspect [--json] [--format manifest|config] NAME"},
+	{"tag", cmd_tag, "Give an image another name", "cairn tag SOURCE TARGET"},
+	{"rmi", cmd_rmi, "Remove image names (data is reclaimed by prune)",
+	 "cairn rmi [-f] NAME..."},
+	{"du", cmd_du, "Show store usage and dedup ratio", "cairn du [--json]"},
+	{"prune", cmd_prune, "Remove everything no image references", "cairn prune [--json]"},
+	{"fsck", cmd_fsck, "Check every chunk and reference in the store", "cairn fsck [-q]"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: cairn [--root DIR] COMMAND [OPTIONS]\n\n"
+		   "A container image builder with a chunk-deduplicated store.\n\n"
+		   "Global options:\n"
+		   "  --root DIR     store directory (default: $CAIRN_ROOT, /var/lib/cairn as root,\n"
+		   "                 $XDG_DATA_HOME/cairn otherwise)\n"
+		   "  -h, --help     show this help\n"
+		   "  --version      show the version\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f, "\nRun 'cairn COMMAND --help' for a command's options.\n");
+}
+
+void cli_print_usage(const struct verb *v)
+{
+	printf("Usage: %s\n\n%s\n", v->usage, v->summary);
+}
+
+bool cli_help_requested(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
+}
+
+cairn_store *cli_store(struct cli *cli)
+{
+	if (cli->store)
+		return cli->store;
+	_cleanup_free_ char *root = NULL;
+	int r;
+	if (cli->root) {
+		root = strdup(cli->root);
+		if (!root)
+			r = -ENOMEM;
+	} else {
+		r = cairn_store_default_root(&root);
+		if (r < 0) {
+			cli_fail(cli, NULL, r);
+			return NULL;
+		}
+	}
+	cairn_error *err = NULL;
+	r = cairn_store_open(root, NULL, &cli->store, &err);
+	if (r < 0) {
+		if (!err)
+			cairn_error_from(&err, r, "cannot open store %s", root);
+		cli_fail(cli, err, r);
+		cairn_error_free(err);
+		return NULL;
+	}
+	return cli->store;
+}
+
+int cli_fail(struct cli *cli, cairn_error *err, int r)
+{
+	const char *msg = err && err->msg ? err->msg : cairn_strerror(err ? err->code : r);
+	fprintf(stderr, "cairn %s: %s\n", cli->verb ? cli->verb : "", msg);
+	return 1;
+}
+
+int cli_errorf(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "cairn %s: ", cli->verb ? cli->verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int cli_usage(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "cairn %s: ", cli->verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'cairn %s --help')\n", cli->verb);
+	return 2;
+}
+
+void cli_format_size(char *buf, size_t len, double bytes)
+{
+	static const char *units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	size_t u = 0;
+	while (bytes >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		bytes /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f%s", bytes, units[u]);
+	else
+		snprintf(buf, len, "%.3g%s", bytes, units[u]);
+}
+
+void cli_format_ago(char *buf, size_t len, long long when)
+{
+	if (when <= 0) {
+		snprintf(buf, len, "N/A");
+		return;
+	}
+	long long d = (long long) time(NULL) - when;
+	static const struct {
+		long long secs;
+		const char *unit;
+	} steps[] = {{365LL * 86400, "year"}, {30LL * 86400, "month"}, {7 * 86400, "week"},
+		     {86400, "day"},          {3600, "hour"},          {60, "minute"}};
+	if (d < 60) {
+		snprintf(buf, len, d < 2 ? "Less than a second ago" : "%lld seconds ago", d);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		long long n = d / steps[i].secs;
+		if (n >= 1) {
+			if (n == 1)
+				snprintf(buf, len, "%s %s ago", i == 5 || i == 4 ? "About a" : "1",
+					 steps[i].unit);
+			else
+				snprintf(buf, len, "%lld %ss ago", n, steps[i].unit);
+			return;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{},
+	};
+	struct cli cli = {0};
+	int c;
+
+	/* '+': stop at the verb, which parses the rest itself. */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			cli.root = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("cairn version %s\n", CAIRN_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cli.verb = argv[optind];
+	if (strcmp(cli.verb, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cli.verb, "version") == 0) {
+		printf("cairn version %s\n", CAIRN_VERSION);
+		return 0;
+	}
+	const struct verb *v = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (strcmp(verbs[i].name, cli.verb) == 0)
+			v = &verbs[i];
+	if (!v) {
+		fprintf(stderr, "cairn: unknown command \"%s\" (see 'cairn --help')\n", cli.verb);
+		return 2;
+	}
+	int vargc = argc - optind;
+	char **vargv = argv + optind;
+	if (cli_help_requested(vargc, vargv)) {
+		cli_print_usage(v);
+		return 0;
+	}
+	optind = 0; /* reinitialize getopt for the verb */
+	int r = v->run(&cli, vargc, vargv);
+	cairn_store_free(cli.store);
+	return r;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+/* The cairn command line: global state shared by the verb handlers. */
+
+#include <stdbool.h>
+
+#include <cairn/error.h>
+#include <cairn/store.h>
+
+struct cli {
+	const char *root; /* --root, or NULL for the default */
+	const char *verb;
+	cairn_store *store; /* opened on first use */
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+/* Opens the store on first use; prints the error and returns NULL on failure. */
+cairn_store *cli_store(struct cli *cli);
+/* Prints "cairn VERB: message" for err (or strerror(r)) and returns 1. */
+int cli_fail(struct cli *cli, cairn_error *err, int r);
+/* Prints "cairn VERB: fmt..." and returns 1 (for usage errors: 2 via cli_usage). */
+int cli_errorf(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Human sizes: "12.3MB" (decimal, as docker prints). */
+void cli_format_size(char *buf, size_t len, double bytes);
+void cli_format_ago(char *buf, size_t len, long long when);
+bool cli_help_requested(int argc, char **argv);
+void cli_print_usage(const struct verb *v);
+
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_load(struct cli *cli, int argc, char **argv);
+int cmd_save(struct cli *cli, int argc, char **argv);
+int cmd_images(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
+int cmd_tag(struct cli *cli, int argc, char **argv);
+int cmd_rmi(struct cli *cli, int argc, char **argv);
+int cmd_du(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+int cmd_fsck(struct cli *cli, int argc, char **argv);
+
+#endif

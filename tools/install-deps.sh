@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what cairn needs to build and to run its tests, from Debian
+# bookworm's archive.  Run as root (or with sudo).  Idempotent.
+set -euo pipefail
+
+build_pkgs=(
+	gcc meson ninja-build pkg-config
+	libfuse3-dev fuse3 libarchive-dev libxxhash-dev libzstd-dev liblmdb-dev
+	libjansson-dev libssl-dev zlib1g-dev
+)
+test_pkgs=(
+	python3 umoci skopeo debootstrap busybox-static
+	attr acl libcap2-bin jq zstd xz-utils bzip2 gzip tar time file lmdb-utils
+	ca-certificates
+)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--tests" ]; then
+	want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
