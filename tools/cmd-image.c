@@ -209,7 +209,7 @@ static int print_image(const struct cairn_image_summary *img, void *userdata)
 	cli_format_size(size, sizeof(size), (double) img->size);
 	cli_format_ago(ago, sizeof(ago), img->created);
 	if (!img->names || !img->names[0]) {
-		printf("%-40s %-12s %-14s %-16s %s\n", "<none>", "<none>", idcol, ago, size);
+		printf("%-40s %-12s %-14s %-24s %s\n", "<none>", "<none>", idcol, ago, size);
 		return 0;
 	}
 	for (char **n = img->names; *n; n++) {
@@ -220,7 +220,7 @@ static int print_image(const struct cairn_image_summary *img, void *userdata)
 		int replen = colon ? (int) (colon - *n) : (int) strlen(*n);
 		if (at && (!colon || at < colon))
 			replen = (int) (at - *n);
-		printf("%-40.*s %-12s %-14s %-16s %s\n", replen, *n,
+		printf("%-40.*s %-12s %-14s %-24s %s\n", replen, *n,
 		       colon && (!at || colon < at) ? colon + 1 : "<none>", idcol, ago, size);
 	}
 	return 0;
@@ -259,7 +259,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 	if (ctx.json)
 		ctx.arr = json_array();
 	else if (!ctx.quiet)
-		printf("%-40s %-12s %-14s %-16s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
+		printf("%-40s %-12s %-14s %-24s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
 		       "SIZE");
 	_cleanup_error_ cairn_error *err = NULL;
 	int r = cairn_image_list(s, print_image, &ctx, &err);

@@ -102,7 +102,7 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	return r;
 }
 
-int buf_reserve(buf *b, size_t extra)
+int buf_reserve(bytebuf *b, size_t extra)
 {
 	if (b->len + extra <= b->cap)
 		return 0;
@@ -117,7 +117,7 @@ int buf_reserve(buf *b, size_t extra)
 	return 0;
 }
 
-int buf_append(buf *b, const void *p, size_t len)
+int buf_append(bytebuf *b, const void *p, size_t len)
 {
 	int r = buf_reserve(b, len);
 	if (r < 0)
@@ -128,12 +128,12 @@ int buf_append(buf *b, const void *p, size_t len)
 	return 0;
 }
 
-int buf_put_u8(buf *b, uint8_t v)
+int buf_put_u8(bytebuf *b, uint8_t v)
 {
 	return buf_append(b, &v, 1);
 }
 
-int buf_put_varint(buf *b, uint64_t v)
+int buf_put_varint(bytebuf *b, uint64_t v)
 {
 	uint8_t tmp[10];
 	size_t n = 0;
@@ -145,16 +145,16 @@ int buf_put_varint(buf *b, uint64_t v)
 	return buf_append(b, tmp, n);
 }
 
-int buf_put_bytes(buf *b, const void *p, size_t len)
+int buf_put_bytes(bytebuf *b, const void *p, size_t len)
 {
 	int r = buf_put_varint(b, len);
 	return r < 0 ? r : buf_append(b, p, len);
 }
 
-void buf_clear(buf *b)
+void buf_clear(bytebuf *b)
 {
 	free(b->data);
-	*b = (buf){0};
+	*b = (bytebuf){0};
 }
 
 int cur_u8(cursor *c, uint8_t *ret)

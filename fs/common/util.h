@@ -102,16 +102,16 @@ static inline uint32_t get_be32(const uint8_t *p)
 }
 
 /* Growable byte buffer for serializing records. */
-typedef struct buf {
+typedef struct bytebuf {
 	uint8_t *data;
 	size_t len, cap;
-} buf;
-int buf_reserve(buf *b, size_t extra);
-int buf_append(buf *b, const void *p, size_t len);
-int buf_put_u8(buf *b, uint8_t v);
-int buf_put_varint(buf *b, uint64_t v);
-int buf_put_bytes(buf *b, const void *p, size_t len); /* varint length + bytes */
-void buf_clear(buf *b);
+} bytebuf;
+int buf_reserve(bytebuf *b, size_t extra);
+int buf_append(bytebuf *b, const void *p, size_t len);
+int buf_put_u8(bytebuf *b, uint8_t v);
+int buf_put_varint(bytebuf *b, uint64_t v);
+int buf_put_bytes(bytebuf *b, const void *p, size_t len); /* varint length + bytes */
+void buf_clear(bytebuf *b);
 
 /* Cursor for decoding; every getter fails (returns -EBADMSG) past the end. */
 typedef struct cursor {

@@ -57,8 +57,23 @@ typedef struct cairn_image cairn_image;
 
 /* Resolves a name, a full or short (>= 4 hex) image id, or "sha256:<id>". */
 int cairn_image_resolve(cairn_store *s, const char *name, char **ret_id, cairn_error **err);
+/* Opens an image by name or id (anything cairn_image_resolve takes).  A
+ * multi-platform image opens as its child for the host's platform (else
+ * its first child). */
 int cairn_image_open(cairn_store *s, const char *id, cairn_image **ret, cairn_error **err);
+/* The same for a platform ("linux/arm64", "linux/arm/v7"; NULL = host):
+ * an index opens as that child, a single image must match it. */
+int cairn_image_open_platform(cairn_store *s, const char *name, const char *platform,
+			      cairn_image **ret, cairn_error **err);
 void cairn_image_free(cairn_image *img);
+/* "sha256:<config digest>" of the opened (single-platform) image. */
+const char *cairn_image_id(const cairn_image *img);
+/* The image config JSON, verbatim (valid while img lives). */
+const char *cairn_image_config(const cairn_image *img, size_t *ret_len);
+/* Layers bottom first: the layer id (for cairn_layer_open) and diff_id. */
+size_t cairn_image_layer_count(const cairn_image *img);
+int cairn_image_layer(const cairn_image *img, size_t i, cairn_id *ret_layer,
+		      cairn_digest *ret_diff_id);
 
 struct cairn_image_summary {
 	char *id;        /* sha256:... */
@@ -71,11 +86,17 @@ struct cairn_image_summary {
 typedef int (*cairn_image_fn)(const struct cairn_image_summary *img, void *userdata);
 int cairn_image_list(cairn_store *s, cairn_image_fn fn, void *userdata, cairn_error **err);
 
-/* JSON for `cairn inspect`: {"Id", "Names", "Manifest", "Config", ...}, malloc'd. */
+/* JSON for `cairn inspect` (one object, malloc'd): Id, RepoTags (familiar),
+ * Names (normalized), Digest and MediaType of the manifest (or index) that
+ * a default save writes, Architecture, Os, Variant, Created, Size, Layers
+ * (diff_ids), Manifest (object), Config (object); for a multi-platform
+ * image Manifest is the index and Images lists {Id, Platform, Digest}. */
 int cairn_image_inspect_json(cairn_store *s, const char *name, char **ret_json, cairn_error **err);
 int cairn_image_tag(cairn_store *s, const char *src, const char *dst, cairn_error **err);
 /* Removes a name; the image record goes when no name is left (or when
- * given by id: all its names).  Data is reclaimed by prune. */
+ * given by id: all its names; more than one name needs force).  Data is
+ * reclaimed by prune.  *ret_untagged_id (may be NULL) receives the id of
+ * the image record that was deleted, or NULL when only a name went. */
 int cairn_image_remove(cairn_store *s, const char *name, bool force, char **ret_untagged_id,
 		       cairn_error **err);
 
@@ -91,8 +112,9 @@ struct cairn_import_options {
 int cairn_image_import_tar(cairn_store *s, const char *file, const struct cairn_import_options *opts,
 			   char **ret_id, cairn_error **err);
 
-/* `docker load`: OCI archive, OCI layout directory, or Docker archive.
- * Calls fn for every image it loaded (name may be NULL). */
+/* `docker load`: OCI archive, OCI layout directory, or Docker archive
+ * ("-" = stdin).  Calls fn, after the commit, for every top-level image it
+ * loaded: name is the familiar reference ("busybox:latest") or NULL. */
 typedef void (*cairn_loaded_fn)(const char *name, const char *id, void *userdata);
 int cairn_image_load(cairn_store *s, const char *path, cairn_loaded_fn fn, void *userdata,
 		     cairn_error **err);
@@ -110,7 +132,12 @@ struct cairn_save_options {
 	int compression;       /* cairn_compression or -1 */
 	int64_t source_date_epoch; /* -1 = unset */
 };
-/* Writes one or more images (names or ids) to path ("-" = stdout for archives). */
+/* Writes one or more images (names or ids) to path ("-" = stdout for
+ * archives; archives are written to PATH.tmp and renamed).  An OCI
+ * directory that exists is added to.  source_date_epoch sets the mtime of
+ * the outer archive's entries (layer contents are never rewritten).  The
+ * Docker format holds one platform: an index is saved as its child for the
+ * host's platform. */
 int cairn_image_save(cairn_store *s, const char *const *names, size_t n_names, const char *path,
 		     const struct cairn_save_options *opts, cairn_error **err);
 
@@ -130,7 +157,8 @@ int cairn_du(cairn_store *s, struct cairn_du *ret, cairn_error **err);
 struct cairn_prune_stats {
 	uint64_t images, layers, blobs, contents, chunks, bytes_freed;
 };
-/* Removes everything no image (or snapshot, build cache entry) references. */
+/* Removes everything no image (or snapshot, build cache entry) references,
+ * and platform images left without their index and without a name. */
 int cairn_prune(cairn_store *s, struct cairn_prune_stats *ret, cairn_error **err);
 
 /* Full check: store-level (chunks, contents, refcounts) plus every image,

@@ -68,9 +68,15 @@ typedef struct cairn_entry {
 	cairn_xattr *xattrs;
 } cairn_entry;
 
+/* Frees the malloc'd fields of an entry the caller built (not entries
+ * returned by cairn_layer_entry, which belong to the layer). */
 void cairn_entry_clear(cairn_entry *e);
-/* Canonical order comparison of two normalized paths (see above). */
+/* Canonical order comparison of two normalized paths (see above), both
+ * taken as non-whiteouts: a tree walk, siblings bytewise. */
 int cairn_path_compare(const char *a, const char *b);
+/* Canonical order of entries: as cairn_path_compare, but among siblings
+ * whiteouts sort before the other entries. */
+int cairn_entry_compare(const cairn_entry *a, const cairn_entry *b);
 
 /* ---- building a layer ------------------------------------------------- */
 
@@ -95,7 +101,7 @@ const cairn_entry *cairn_layer_lookup(const cairn_layer *l, const char *path);
 struct cairn_layer_info {
 	cairn_id table;       /* content id of the serialized table (== layer id) */
 	uint64_t entries;
-	uint64_t file_bytes;  /* sum of regular file sizes */
+	uint64_t file_bytes;  /* sum of regular file sizes (a hardlink group once) */
 };
 int cairn_layer_info(cairn_store *s, const cairn_id *layer, struct cairn_layer_info *ret);
 /* Adds the layer's table and every file content to set (for prune/fsck). */
@@ -125,7 +131,10 @@ struct cairn_tar_import_result {
  * absolute paths, ".." components, hardlinks to paths not earlier in the
  * archive, entries below a symlink of the same archive, duplicate
  * entries, truncated or corrupt archives.  Nothing is written outside the
- * store; on failure the batch must be abandoned. */
+ * store; on failure the batch must be abandoned.  A whiteout and an entry
+ * of the same path in one archive merge (with a directory: an opaque
+ * directory); an opaque marker whose directory has no entry gets one
+ * (mode 0755, uid/gid 0, mtime 0).  Empty input is an empty layer. */
 int cairn_layer_import_tar(cairn_batch *b, cairn_read_fn fn, void *userdata,
 			   const struct cairn_tar_import_options *opts,
 			   struct cairn_tar_import_result *ret, cairn_error **err);
@@ -139,7 +148,9 @@ struct cairn_tar_export_options {
 /* Writes the layer as an uncompressed OCI layer tar (canonical order,
  * ustar headers, PAX records only where needed: long names, big ids or
  * sizes, nanosecond mtimes, xattrs, sparse maps), whiteouts as .wh.NAME,
- * opaque directories as DIR/.wh..wh..opq.  opts may be NULL. */
+ * opaque directories as DIR/.wh..wh..opq.  opts may be NULL.  Ends with
+ * two zero blocks and no record padding; out is not closed.  Sockets
+ * (which tar cannot hold) are left out. */
 int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
 			   const struct cairn_tar_export_options *opts, cairn_writer *out,
 			   cairn_error **err);

@@ -27,6 +27,14 @@
  * live batch is about to reference.  Readers use LMDB read transactions
  * and never block.
  *
+ * Threads: a cairn_store is shared by any number of threads.  A batch and
+ * its content writers are used by one thread at a time; different batches
+ * may be filled on different threads at once.  cairn_content readers are
+ * independent of each other.  After fork() a child must open its own
+ * store (the child's copies of the store lock are closed automatically).
+ *
+ * The on-disk format is described at the top of fs/store/store.c.
+ *
  * All functions return >= 0 on success and -errno or CAIRN_E_* on error.
  */
 
@@ -84,9 +92,11 @@ struct cairn_store_options {
  * $XDG_DATA_HOME/cairn (~/.local/share/cairn).  Caller frees. */
 int cairn_store_default_root(char **ret_root);
 
-/* Opens (and creates on first use) the store at root.  opts may be NULL. */
+/* Opens (and creates on first use, mode 0700) the store at root, with
+ * ROOT/tmp/ as scratch space for other modules.  opts may be NULL. */
 int cairn_store_open(const char *root, const struct cairn_store_options *opts,
 		     cairn_store **ret_store, cairn_error **err);
+/* Every batch of s must have been freed. */
 void cairn_store_free(cairn_store *s);
 const char *cairn_store_root(cairn_store *s);
 
@@ -94,8 +104,10 @@ const char *cairn_store_root(cairn_store *s);
 
 /* Starts a change set; takes the shared store lock (blocks while a prune runs). */
 int cairn_batch_new(cairn_store *s, cairn_batch **ret_batch);
-/* Applies everything staged in one LMDB write transaction.  On failure
- * nothing is visible.  The batch must still be freed. */
+/* Applies everything staged in one durable LMDB write transaction.  On
+ * failure nothing is visible (a content that references a missing chunk
+ * fails with CAIRN_E_CORRUPT).  The batch must still be freed; after a
+ * successful commit it is empty and may stage more. */
 int cairn_batch_commit(cairn_batch *b, cairn_error **err);
 /* Frees the batch; an uncommitted batch is abandoned. */
 void cairn_batch_free(cairn_batch *b);
@@ -122,28 +134,36 @@ int cairn_batch_put_content(cairn_batch *b, const void *buf, size_t len, cairn_i
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* Reads a record; *ret_val is malloc'd (caller frees).  -ENOENT if absent.
+/* Reads a record; *ret_val is malloc'd (caller frees) and NUL-terminated
+ * for convenience (the NUL is not counted).  -ENOENT if absent.
  * Records staged in an uncommitted batch are not visible. */
 int cairn_store_get(cairn_store *s, cairn_table t, const void *key, size_t klen, void **ret_val,
 		    size_t *ret_len);
+/* 1 if present, 0 if not, < 0 on error. */
 int cairn_store_has(cairn_store *s, cairn_table t, const void *key, size_t klen);
-/* Calls fn for every record of t in key order inside one read transaction;
- * key/val are valid only during the call.  A non-zero return from fn stops
- * the walk and is returned. */
+/* Calls fn for every record of t in key order; key/val are valid only
+ * during the call.  A non-zero return from fn stops the walk and is
+ * returned.  Records are read in slices and fn runs outside any
+ * transaction, so fn may use the store freely (even commit batches); a
+ * walk concurrent with commits may or may not see their changes. */
 typedef int (*cairn_record_fn)(const void *key, size_t klen, const void *val, size_t vlen,
 			       void *userdata);
 int cairn_store_foreach(cairn_store *s, cairn_table t, cairn_record_fn fn, void *userdata);
 
+/* 1 if the content is in the store, 0 if not, < 0 on error. */
 int cairn_content_exists(cairn_store *s, const cairn_id *id);
-/* Opens a content for reading.  Reads are sequential or positioned; holes
- * read as zeros. */
+/* Opens a content for reading (CAIRN_E_NOTFOUND if absent).  Reads are
+ * sequential or positioned; holes read as zeros; a damaged or missing
+ * chunk fails the read with CAIRN_E_CORRUPT. */
 int cairn_content_open(cairn_store *s, const cairn_id *id, cairn_content **ret_c);
 void cairn_content_free(cairn_content *c);
 uint64_t cairn_content_size(cairn_content *c);
 /* Sequential read; returns bytes read (0 at end) or a negative error. */
 ssize_t cairn_content_read(cairn_content *c, void *buf, size_t len);
 ssize_t cairn_content_pread(cairn_content *c, void *buf, size_t len, uint64_t off);
-/* Walks the extents: fn(offset, length, is_hole).  Adjacent holes merged. */
+/* Walks the extents: fn(offset, length, is_hole), in order, alternating:
+ * adjacent holes are merged, and so are adjacent data chunks (one call per
+ * maximal data run).  A non-zero return from fn stops the walk. */
 typedef int (*cairn_extent_fn)(uint64_t off, uint64_t len, bool hole, void *userdata);
 int cairn_content_extents(cairn_content *c, cairn_extent_fn fn, void *userdata);
 /* Reads a whole (small) content into a malloc'd buffer, NUL-terminated for
@@ -167,6 +187,9 @@ size_t cairn_idset_count(const cairn_idset *set);
  *   cairn_store_sweep(s, live, &stats) -- deletes every content not in live,
  *       drops its chunk references, deletes chunks no content references
  *   cairn_store_unlock_exclusive(s) */
+/* -EDEADLK if the calling thread holds a live batch (made without the
+ * exclusive lock) or holds the exclusive lock already.  Batches created by
+ * the holding thread skip the shared lock. */
 int cairn_store_lock_exclusive(cairn_store *s);
 void cairn_store_unlock_exclusive(cairn_store *s);
 struct cairn_sweep_stats {
@@ -174,6 +197,9 @@ struct cairn_sweep_stats {
 	uint64_t chunks_removed;
 	uint64_t bytes_freed; /* stored (compressed) bytes of removed chunks */
 };
+/* Takes the exclusive lock itself when the calling thread does not hold
+ * it.  live == NULL means nothing is live.  Works in bounded transactions;
+ * chunks also go when no refcount row exists (abandoned batches). */
 int cairn_store_sweep(cairn_store *s, const cairn_idset *live, struct cairn_sweep_stats *ret_stats);
 
 /* Store-level check: every chunk decompresses and re-hashes to its key,
@@ -182,7 +208,15 @@ int cairn_store_sweep(cairn_store *s, const cairn_idset *live, struct cairn_swee
  * to report (one line each, e.g. "chunk 1f2e...: hash mismatch").
  * Unreferenced chunks with refcount 0 (left by an interrupted batch) are
  * counted in ret->garbage_chunks, not reported as damage.
- * Returns the number of problems (0 = clean) or a negative error. */
+ * Returns the number of problems (0 = clean) or a negative error.  The
+ * check runs in one read transaction (a consistent snapshot); report is
+ * called inside it and must not write to the store.  Messages:
+ *   chunk <id>: stored data hashes to <id>      (or: does not decode)
+ *   content <id>: references missing chunk <id>
+ *   content <id>: chunk <id> has N bytes, the record says M
+ *   content <id>: record hashes to <id>
+ *   chunk <id>: refcount N, referenced M times
+ *   chunk <id>: refcount N, but the chunk is missing */
 typedef void (*cairn_report_fn)(const char *line, void *userdata);
 struct cairn_fsck_stats {
 	uint64_t chunks, contents, garbage_chunks;
@@ -191,20 +225,22 @@ struct cairn_fsck_stats {
 int cairn_store_fsck(cairn_store *s, cairn_report_fn report, void *userdata,
 		     struct cairn_fsck_stats *ret_stats);
 
-/* Calls fn for every content id in the store (for image-level checks). */
+/* Calls fn for every content id in the store (for image-level checks),
+ * outside any transaction. */
 typedef int (*cairn_id_fn)(const cairn_id *id, void *userdata);
 int cairn_store_foreach_content(cairn_store *s, cairn_id_fn fn, void *userdata);
 
 struct cairn_store_usage {
 	uint64_t chunks;         /* number of chunks */
-	uint64_t stored_bytes;   /* bytes of chunk values (compressed) */
+	uint64_t stored_bytes;   /* bytes of chunk values (compressed, + 1 format byte each) */
 	uint64_t chunk_bytes;    /* uncompressed bytes of all chunks (each counted once) */
 	uint64_t contents;       /* number of contents */
 	uint64_t logical_bytes;  /* sum of content sizes (holes excluded), each content once */
 	uint64_t file_bytes;     /* size of the LMDB data file on disk */
 };
 int cairn_store_usage(cairn_store *s, struct cairn_store_usage *ret);
-/* Logical (non-hole) size of a content without reading its data. */
+/* Size of a content (holes included) and its data bytes (holes
+ * excluded) without reading its data.  CAIRN_E_NOTFOUND if absent. */
 int cairn_content_stat(cairn_store *s, const cairn_id *id, uint64_t *ret_size,
 		       uint64_t *ret_data_bytes);
 

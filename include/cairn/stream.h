@@ -46,6 +46,7 @@ struct cairn_writer {
 };
 int cairn_writer_write(cairn_writer *w, const void *buf, size_t len);
 int cairn_writer_close(cairn_writer *w);
+/* Frees w only: the writer it forwards to stays with its owner. */
 void cairn_writer_free(cairn_writer *w);
 
 /* Writes to fd (not closed). */
@@ -57,14 +58,21 @@ cairn_writer *cairn_writer_digest(cairn_writer *next);
 void cairn_writer_digest_result(cairn_writer *w, cairn_digest *ret_digest, uint64_t *ret_size);
 /* Compresses into next.  Output is deterministic for a given input and
  * level (gzip: zlib, mtime 0, no name; level 0 = default 6.  zstd: level 0
- * = default 3). */
+ * = default 3, single-threaded, with a content checksum).  CAIRN_COMPRESS_NONE
+ * passes bytes through; xz and bzip2 are -EOPNOTSUPP.  close() writes the
+ * trailer. */
 int cairn_writer_compress(cairn_writer *next, cairn_compression c, int level,
 			  cairn_writer **ret_w);
 
-/* Pull-side decompression with auto-detection (gzip, zstd, xz, bzip2, none),
- * through libarchive's filters.  raw_digest/plain_digest (either may be
- * NULL) receive the sha256 and size of the bytes read from `fn` and of the
- * decompressed bytes, valid once the stream has been read to the end. */
+/* Pull-side decompression with auto-detection (gzip, zstd, xz, bzip2, none):
+ * the magic number picks exactly one decoder (no stacking, no external
+ * programs): gzip through zlib (CRC and length checked, members read one
+ * after another), zstd, xz and bzip2 through libarchive's filters;
+ * uncompressed input passes straight through.
+ * raw_digest/plain_digest (either may be NULL) receive the sha256 and size
+ * of the bytes read from `fn` and of the decompressed bytes, valid once the
+ * stream has been read to the end (at the end of the plain stream the rest
+ * of the raw input is read and digested too). */
 typedef struct cairn_reader cairn_reader;
 int cairn_reader_new(cairn_read_fn fn, void *userdata, cairn_reader **ret_r);
 ssize_t cairn_reader_read(cairn_reader *r, void *buf, size_t len);
@@ -72,6 +80,9 @@ cairn_compression cairn_reader_compression(cairn_reader *r);
 void cairn_reader_digests(cairn_reader *r, cairn_digest *ret_raw, uint64_t *ret_raw_size,
 			  cairn_digest *ret_plain, uint64_t *ret_plain_size);
 void cairn_reader_free(cairn_reader *r);
+/* After a failed read: what the decompressor said ("truncated gzip
+ * input"), or NULL when the error came from fn. */
+const char *cairn_reader_error(cairn_reader *r);
 
 /* read(2) on an fd as a cairn_read_fn; userdata is (void *)(intptr_t)fd. */
 ssize_t cairn_read_fd(void *userdata, void *buf, size_t len);

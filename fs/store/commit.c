@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Writing a batch: chunk stages (in key order, so that each B-tree page is
+ * copied once per transaction) and the commit transaction, which applies
+ * the new content records with their refcount increments (aggregated per
+ * chunk and applied in key order) and then the record puts and deletes in
+ * call order.  Everything is read from the batch's memory, so the
+ * transaction can be replayed after the map grows.
+ */
+#include "store-internal.h"
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, CAIRN_ID_LEN);
+}
+
+/* Entries of a stage buffer: id[16], be32 value length, value. */
+static int stage_cmp(const void *a, const void *b, void *userdata)
+{
+	const uint8_t *base = userdata;
+	return memcmp(base + *(const size_t *) a, base + *(const size_t *) b, CAIRN_ID_LEN);
+}
+
+int store_batch_write_stage(cairn_store *s, MDB_txn *txn, void *userdata)
+{
+	const bytebuf *st = userdata;
+	size_t n = 0, cap = 0, *offs = NULL;
+	for (size_t off = 0; off < st->len;
+	     off += CAIRN_ID_LEN + 4 + get_be32(st->data + off + CAIRN_ID_LEN)) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			size_t *o = realloc(offs, cap * sizeof(*o));
+			if (!o) {
+				free(offs);
+				return -ENOMEM;
+			}
+			offs = o;
+		}
+		offs[n++] = off;
+	}
+	qsort_r(offs, n, sizeof(*offs), stage_cmp, st->data);
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const uint8_t *e = st->data + offs[i];
+		MDB_val k = mdb_val(e, CAIRN_ID_LEN);
+		MDB_val v = mdb_val(e + CAIRN_ID_LEN + 4, get_be32(e + CAIRN_ID_LEN));
+		int rc = mdb_put(txn, s->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
+		if (rc != 0 && rc != MDB_KEYEXIST)
+			r = store_mdb_err(rc);
+		store_touched(s, PAGE_TOUCH, true);
+	}
+	free(offs);
+	return r;
+}
+
+struct commit_ctx {
+	cairn_batch *b;
+	const cairn_id *content; /* a content referencing a missing chunk */
+	cairn_id missing;
+	/* per run of the transaction */
+	idmap seen, refs; /* refs: a = references added, b = index of a content */
+	size_t *todo;	  /* indexes of contents to put */
+	size_t n_todo;
+	struct idmap_entry *chunks;
+};
+
+static void commit_ctx_reset(struct commit_ctx *c)
+{
+	store_idmap_clear(&c->seen);
+	store_idmap_clear(&c->refs);
+	free(c->todo);
+	free(c->chunks);
+	c->todo = NULL;
+	c->chunks = NULL;
+	c->n_todo = 0;
+	c->content = NULL;
+}
+
+/* Picks the staged contents not in the store yet and counts their chunk
+ * references. */
+static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
+{
+	cairn_batch *b = c->b;
+	if (b->n_contents && !(c->todo = malloc(b->n_contents * sizeof(*c->todo))))
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n_contents; i++) {
+		const struct staged_content *sc = &b->contents[i];
+		struct idmap_entry *e;
+		bool fresh;
+		int r = store_idmap_upsert(&c->seen, &sc->id, &e, &fresh);
+		if (r < 0)
+			return r;
+		if (!fresh)
+			continue;
+		MDB_val k = mdb_val(sc->id.b, CAIRN_ID_LEN), v;
+		r = store_mdb_err(mdb_get(txn, b->s->dbi_contents, &k, &v));
+		store_touched(b->s, PAGE_TOUCH, true);
+		if (r == 0)
+			continue; /* present already */
+		if (r != -ENOENT)
+			return r;
+		c->todo[c->n_todo++] = i;
+
+		struct record_iter it;
+		struct segment seg;
+		r = store_record_iter_init(&it, b->recdata.data + sc->off, sc->len);
+		while (r >= 0 && (r = store_record_iter_next(&it, &seg)) > 0) {
+			if (seg.hole)
+				continue;
+			r = store_idmap_upsert(&c->refs, &seg.id, &e, &fresh);
+			if (r >= 0 && fresh)
+				e->b = i;
+			if (r >= 0)
+				e->a++;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Checks that every referenced chunk exists and adds the references. */
+static int apply_refs(MDB_txn *txn, struct commit_ctx *c)
+{
+	cairn_store *s = c->b->s;
+	size_t n = 0, i = 0;
+	struct idmap_entry *e;
+	if (!(c->chunks = malloc((c->refs.n + 1) * sizeof(*c->chunks)))) /* + the zero id */
+		return -ENOMEM;
+	while ((e = store_idmap_next(&c->refs, &i)))
+		c->chunks[n++] = *e;
+	qsort(c->chunks, n, sizeof(*c->chunks), cmp_id);
+	for (i = 0; i < n; i++) {
+		int r = store_chunk_exists(txn, s, &c->chunks[i].id);
+		if (r == 0) {
+			c->content = &c->b->contents[c->chunks[i].b].id;
+			c->missing = c->chunks[i].id;
+			return CAIRN_E_CORRUPT;
+		}
+		if (r > 0)
+			r = store_refs_add(txn, s, &c->chunks[i].id, (int64_t) c->chunks[i].a);
+		store_touched(s, 2 * PAGE_TOUCH, true);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int todo_cmp(const void *a, const void *b, void *userdata)
+{
+	const struct staged_content *contents = userdata;
+	return memcmp(&contents[*(const size_t *) a].id, &contents[*(const size_t *) b].id,
+		      CAIRN_ID_LEN);
+}
+
+static int put_contents(MDB_txn *txn, struct commit_ctx *c)
+{
+	cairn_batch *b = c->b;
+	qsort_r(c->todo, c->n_todo, sizeof(*c->todo), todo_cmp, b->contents);
+	for (size_t i = 0; i < c->n_todo; i++) {
+		const struct staged_content *sc = &b->contents[c->todo[i]];
+		MDB_val k = mdb_val(sc->id.b, CAIRN_ID_LEN);
+		MDB_val v = mdb_val(b->recdata.data + sc->off, sc->len);
+		int r = store_mdb_err(mdb_put(txn, b->s->dbi_contents, &k, &v, 0));
+		if (r < 0)
+			return r;
+		store_touched(b->s, PAGE_TOUCH, true);
+	}
+	return 0;
+}
+
+static int apply_ops(MDB_txn *txn, cairn_batch *b)
+{
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < b->n_ops; i++) {
+		const struct staged_op *op = &b->ops[i];
+		MDB_val k = mdb_val(b->opdata.data + op->off, op->klen);
+		MDB_val v = mdb_val(b->opdata.data + op->off + op->klen, op->vlen);
+		if (op->del) {
+			r = store_mdb_err(mdb_del(txn, b->s->dbi_table[op->table], &k, NULL));
+			if (r == -ENOENT)
+				r = 0;
+		} else {
+			r = store_mdb_err(mdb_put(txn, b->s->dbi_table[op->table], &k, &v, 0));
+		}
+	}
+	return r;
+}
+
+static int batch_apply(cairn_store *s, MDB_txn *txn, void *userdata)
+{
+	struct commit_ctx *c = userdata;
+	cairn_batch *b = c->b;
+	commit_ctx_reset(c);
+
+	int r = store_batch_write_stage(s, txn, &b->stage[b->cur]);
+	if (r >= 0)
+		r = collect_contents(txn, c);
+	if (r >= 0)
+		r = apply_refs(txn, c);
+	if (r >= 0)
+		r = put_contents(txn, c);
+	if (r >= 0)
+		r = apply_ops(txn, b);
+	return r;
+}
+
+int cairn_batch_commit(cairn_batch *b, cairn_error **err)
+{
+	int r = store_batch_bundle_submit(b);
+	if (r < 0)
+		store_batch_set_error(b, r);
+	store_batch_drain(b);
+	if (b->error)
+		return cairn_error_from(err, b->error, "store: writing chunks");
+	if (b->n_ops == 0 && b->n_contents == 0 && b->stage[b->cur].len == 0)
+		return 0; /* nothing to apply */
+
+	struct commit_ctx c = {.b = b};
+	r = store_write(b->s, 0, batch_apply, &c);
+	if (r < 0 && c.content) {
+		char hc[2 * CAIRN_ID_LEN + 1], hm[2 * CAIRN_ID_LEN + 1];
+		cairn_id_hex(c.content, hc);
+		cairn_id_hex(&c.missing, hm);
+		r = cairn_error_set(err, r, "store: content %s: references missing chunk %s", hc,
+				    hm);
+	} else if (r < 0) {
+		r = cairn_error_from(err, r, "store: committing batch");
+	}
+	commit_ctx_reset(&c);
+	if (r < 0)
+		return r;
+	/* Everything staged is visible now; the batch may be used again. */
+	b->stage[b->cur].len = 0;
+	b->opdata.len = b->recdata.len = 0;
+	b->n_ops = b->n_contents = 0;
+	return 0;
+}
