@@ -3,13 +3,11 @@
  * `cairn import FILE [NAME]` (docker import): a root filesystem tarball
  * becomes a single-layer image.
  *
- * The layer is imported in a first batch; the image (diff record, config
- * blob, image record, tag) in a second one that is opened before the first
- * commits, so its shared store lock keeps prune away in between.  The
- * diff_id of an imported image is that of the layer's canonical export
- * (not of the input tarball), so the image can be saved without keeping
- * the input.  A crash between the commits leaves an unreferenced layer
- * that prune reclaims; the image itself appears atomically.
+ * Everything (layer, diff record, config blob, image record, tag) goes
+ * into one batch and becomes visible in one commit.  The diff_id of an
+ * imported image is that of the layer's canonical export (not of the
+ * input tarball), so the image can be saved without keeping the input;
+ * it is computed by exporting the staged layer through the batch.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -57,15 +55,15 @@ static int config_build(const oci_platform *p, const cairn_digest *diff_id, int6
 	return oci_json_dump(c, ret, ret_len);
 }
 
-/* diff_id and size of the layer's canonical export (the layer is committed). */
-static int canonical_diff(cairn_store *s, const cairn_id *layer, cairn_digest *ret_diff,
+/* diff_id and size of the canonical export of a layer staged in b. */
+static int canonical_diff(cairn_batch *b, const cairn_id *layer, cairn_digest *ret_diff,
 			  uint64_t *ret_size, cairn_error **err)
 {
 	_cleanup_(cairn_writer_freep) cairn_writer *dw = cairn_writer_digest(NULL);
 	if (!dw)
 		return -ENOMEM;
 	struct cairn_tar_export_options eo = {.source_date_epoch = -1};
-	int r = cairn_layer_export_tar(s, layer, &eo, dw, err);
+	int r = cairn_layer_export_tar_staged(b, layer, &eo, dw, err);
 	if (r < 0)
 		return cairn_error_from(err, r, "exporting the imported layer");
 	cairn_writer_digest_result(dw, ret_diff, ret_size);
@@ -81,29 +79,17 @@ struct import_job {
 	struct cairn_tar_import_result res;
 };
 
-static int import_layer(cairn_store *s, struct import_job *j, cairn_batch **ret_b2,
-			cairn_error **err)
+static int import_layer(cairn_batch *b, struct import_job *j, cairn_error **err)
 {
 	bool std_in = strcmp(j->file, "-") == 0;
 	_cleanup_close_ int fd = std_in ? -1 : open(j->file, O_RDONLY | O_CLOEXEC);
 	if (!std_in && fd < 0)
 		return cairn_error_set(err, -errno, "%s: %s", j->file, strerror(errno));
-	_cleanup_(cairn_batch_freep) cairn_batch *b1 = NULL, *b2 = NULL;
 	struct cairn_tar_import_options io = {.name = std_in ? "stdin" : j->file};
-	int r = cairn_batch_new(s, &b1);
-	if (r < 0)
-		return cairn_error_from(err, r, "starting a batch");
-	r = cairn_layer_import_tar(b1, cairn_read_fd, (void *) (intptr_t) (std_in ? 0 : fd), &io,
-				   &j->res, err);
+	int r = cairn_layer_import_tar(b, cairn_read_fd, (void *) (intptr_t) (std_in ? 0 : fd), &io,
+				       &j->res, err);
 	if (r < 0)
 		return cairn_error_from(err, r, "%s", io.name);
-	r = cairn_batch_new(s, &b2);
-	if (r < 0)
-		return cairn_error_from(err, r, "starting a batch");
-	r = cairn_batch_commit(b1, err);
-	if (r < 0)
-		return r;
-	*ret_b2 = steal_pointer(&b2);
 	return 0;
 }
 
@@ -112,7 +98,7 @@ static int import_records(cairn_store *s, cairn_batch *b, struct import_job *j, 
 {
 	cairn_digest diff_id, config;
 	uint64_t diff_size;
-	int r = canonical_diff(s, &j->res.layer, &diff_id, &diff_size, err);
+	int r = canonical_diff(b, &j->res.layer, &diff_id, &diff_size, err);
 	if (r < 0)
 		return r;
 	diff_rec old;
@@ -182,8 +168,10 @@ int cairn_image_import_tar(cairn_store *s, const char *file,
 	_cleanup_(cairn_batch_freep) cairn_batch *b = NULL;
 	char id[IMAGE_ID_LEN + 1];
 	int r = import_prepare(&j, err);
+	if (r >= 0 && (r = cairn_batch_new(s, &b)) < 0)
+		cairn_error_from(err, r, "starting a batch");
 	if (r >= 0)
-		r = import_layer(s, &j, &b, err);
+		r = import_layer(b, &j, err);
 	if (r >= 0)
 		r = import_records(s, b, &j, id, err);
 	if (r >= 0)

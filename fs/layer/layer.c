@@ -224,6 +224,27 @@ int cairn_layer_info(cairn_store *s, const cairn_id *layer, struct cairn_layer_i
 	return 0;
 }
 
+/* Decodes a layer table; expect_entries < 0 skips the count check. */
+static int layer_decode(const char *hex, const void *data, size_t len, int64_t expect_entries,
+			cairn_layer **ret, cairn_error **err)
+{
+	cairn_layer *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	const char *why = NULL;
+	int r = layer_table_decode(data, len, &l->arena, &l->entries, &l->n, &why);
+	if (r >= 0 && expect_entries >= 0 && l->n != (uint64_t) expect_entries)
+		r = CAIRN_E_CORRUPT, why = "entry count differs from the record";
+	if (r < 0) {
+		cairn_layer_free(l);
+		if (r == CAIRN_E_CORRUPT)
+			return cairn_error_set(err, r, "layer %s: damaged table: %s", hex, why);
+		return cairn_error_from(err, r, "layer %s: table", hex);
+	}
+	*ret = l;
+	return 0;
+}
+
 int cairn_layer_open(cairn_store *s, const cairn_id *layer, cairn_layer **ret, cairn_error **err)
 {
 	char hex[2 * CAIRN_ID_LEN + 1];
@@ -240,21 +261,23 @@ int cairn_layer_open(cairn_store *s, const cairn_id *layer, cairn_layer **ret, c
 	if (r < 0)
 		return cairn_error_from(err, r == -ENOENT ? CAIRN_E_CORRUPT : r, "layer %s: table",
 					hex);
-	cairn_layer *l = calloc(1, sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	const char *why = NULL;
-	r = layer_table_decode(data, len, &l->arena, &l->entries, &l->n, &why);
-	if (r >= 0 && l->n != info.entries)
-		r = CAIRN_E_CORRUPT, why = "entry count differs from the record";
-	if (r < 0) {
-		cairn_layer_free(l);
-		if (r == CAIRN_E_CORRUPT)
-			return cairn_error_set(err, r, "layer %s: damaged table: %s", hex, why);
+	return layer_decode(hex, data, len, (int64_t) info.entries, ret, err);
+}
+
+int cairn_layer_open_staged(cairn_batch *b, const cairn_id *layer, cairn_layer **ret,
+			    cairn_error **err)
+{
+	char hex[2 * CAIRN_ID_LEN + 1];
+	cairn_id_hex(layer, hex);
+	_cleanup_free_ void *data = NULL;
+	size_t len;
+	/* The layer id is the content id of its table. */
+	int r = cairn_batch_content_read_all(b, layer, &data, &len);
+	if (r == CAIRN_E_NOTFOUND)
+		return cairn_error_set(err, r, "layer %s: not found", hex);
+	if (r < 0)
 		return cairn_error_from(err, r, "layer %s: table", hex);
-	}
-	*ret = l;
-	return 0;
+	return layer_decode(hex, data, len, -1, ret, err);
 }
 
 void cairn_layer_free(cairn_layer *l)

@@ -20,6 +20,7 @@
 
 struct tar_export {
 	cairn_store *s;
+	cairn_batch *b; /* exporting a staged layer: contents are read through b */
 	cairn_error **err;
 	int64_t sde;
 	tar_out *out;
@@ -210,7 +211,8 @@ static int export_file(struct tar_export *x, const cairn_entry *e, struct tar_he
 	if (!e->has_content)
 		return write_header(x, h);
 	cairn_content *c = NULL;
-	int r = cairn_content_open(x->s, &e->content, &c);
+	int r = x->b ? cairn_batch_content_open(x->b, &e->content, &c)
+		     : cairn_content_open(x->s, &e->content, &c);
 	if (r < 0)
 		return export_fail(x, r == -ENOENT ? CAIRN_E_CORRUPT : r, "content: %s",
 				   cairn_strerror(r == -ENOENT ? CAIRN_E_CORRUPT : r));
@@ -310,15 +312,16 @@ static int export_entry(struct tar_export *x, const cairn_entry *e)
 	return write_header(x, &h);
 }
 
-int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
-			   const struct cairn_tar_export_options *opts, cairn_writer *out,
-			   cairn_error **err)
+static int export_layer(cairn_store *s, cairn_batch *b, const cairn_id *layer,
+			const struct cairn_tar_export_options *opts, cairn_writer *out,
+			cairn_error **err)
 {
 	cairn_layer *l = NULL;
-	int r = cairn_layer_open(s, layer, &l, err);
+	int r = b ? cairn_layer_open_staged(b, layer, &l, err) : cairn_layer_open(s, layer, &l, err);
 	if (r < 0)
 		return r;
-	struct tar_export x = {.s = s, .err = err, .sde = opts ? opts->source_date_epoch : -1};
+	struct tar_export x = {
+	    .s = s, .b = b, .err = err, .sde = opts ? opts->source_date_epoch : -1};
 	uint32_t groups = 0;
 	for (size_t i = 0; i < cairn_layer_count(l); i++)
 		groups = MAX(groups, cairn_layer_entry(l, i)->nlink_group);
@@ -345,4 +348,18 @@ int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
 	free(x.out);
 	cairn_layer_free(l);
 	return r;
+}
+
+int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
+			   const struct cairn_tar_export_options *opts, cairn_writer *out,
+			   cairn_error **err)
+{
+	return export_layer(s, NULL, layer, opts, out, err);
+}
+
+int cairn_layer_export_tar_staged(cairn_batch *b, const cairn_id *layer,
+				  const struct cairn_tar_export_options *opts, cairn_writer *out,
+				  cairn_error **err)
+{
+	return export_layer(cairn_batch_store(b), b, layer, opts, out, err);
 }

@@ -80,6 +80,7 @@ void cairn_batch_free(cairn_batch *b)
 	free(b->ops);
 	free(b->contents);
 	store_idmap_clear(&b->chunks);
+	store_idmap_clear(&b->staged);
 	free(b->pend_cache);
 	free(b->bundle.data); /* chunks still here are abandoned with the batch */
 	pthread_mutex_destroy(&b->mu);
@@ -142,8 +143,40 @@ int store_batch_stage_content(cairn_batch *b, const cairn_id *id, const void *re
 	int r = buf_append(&b->recdata, rec, len);
 	if (r < 0)
 		return r;
+	struct idmap_entry *ie;
+	bool is_new;
+	r = store_idmap_upsert(&b->staged, id, &ie, &is_new);
+	if (r < 0)
+		return r;
+	if (is_new)
+		ie->a = b->n_contents + 1;
 	b->contents[b->n_contents++] = (struct staged_content){*id, off, len};
 	return 0;
+}
+
+int store_batch_flush(cairn_batch *b)
+{
+	int r = store_batch_bundle_submit(b);
+	if (r < 0)
+		return r;
+	store_batch_drain(b);
+	pthread_mutex_lock(&b->mu);
+	bytebuf *st = &b->stage[b->cur];
+	r = b->error;
+	if (r >= 0 && st->len > 0) {
+		b->flushing = true;
+		b->cur ^= 1;
+		pthread_mutex_unlock(&b->mu);
+		r = store_write(b->s, MDB_NOMETASYNC, store_batch_write_stage, st);
+		pthread_mutex_lock(&b->mu);
+		st->len = 0;
+		b->flushing = false;
+		if (r < 0 && !b->error)
+			b->error = r;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return r;
 }
 
 /* ---- chunks ---- */

@@ -234,5 +234,6 @@ int cairn_batch_commit(cairn_batch *b, cairn_error **err)
 	b->stage[b->cur].len = 0;
 	b->opdata.len = b->recdata.len = 0;
 	b->n_ops = b->n_contents = 0;
+	store_idmap_clear(&b->staged);
 	return 0;
 }

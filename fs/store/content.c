@@ -272,12 +272,9 @@ int cairn_content_extents(cairn_content *c, cairn_extent_fn fn, void *userdata)
 	return 0;
 }
 
-int cairn_content_read_all(cairn_store *s, const cairn_id *id, void **ret_buf, size_t *ret_len)
+/* Reads all of an open content into a NUL-terminated buffer; frees c. */
+static int content_slurp(cairn_content *c, void **ret_buf, size_t *ret_len)
 {
-	cairn_content *c;
-	int r = cairn_content_open(s, id, &c);
-	if (r < 0)
-		return r;
 	if (c->size >= SSIZE_MAX) {
 		cairn_content_free(c);
 		return -EFBIG;
@@ -297,4 +294,43 @@ int cairn_content_read_all(cairn_store *s, const cairn_id *id, void **ret_buf, s
 	if (ret_len)
 		*ret_len = len;
 	return 0;
+}
+
+int cairn_content_read_all(cairn_store *s, const cairn_id *id, void **ret_buf, size_t *ret_len)
+{
+	cairn_content *c;
+	int r = cairn_content_open(s, id, &c);
+	return r < 0 ? r : content_slurp(c, ret_buf, ret_len);
+}
+
+int cairn_batch_content_open(cairn_batch *b, const cairn_id *id, cairn_content **ret_c)
+{
+	struct idmap_entry *ie = store_idmap_get(&b->staged, id);
+	if (!ie)
+		return cairn_content_open(b->s, id, ret_c);
+	/* The staged record names chunks that may still be with the workers
+	 * or in the stage buffer: write them before reading. */
+	int r = store_batch_flush(b);
+	if (r < 0)
+		return r;
+	const struct staged_content *sc = &b->contents[ie->a - 1];
+	cairn_content *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->s = b->s;
+	r = content_parse(c, b->recdata.data + sc->off, sc->len);
+	if (r < 0) {
+		cairn_content_free(c);
+		return r;
+	}
+	*ret_c = c;
+	return 0;
+}
+
+int cairn_batch_content_read_all(cairn_batch *b, const cairn_id *id, void **ret_buf,
+				 size_t *ret_len)
+{
+	cairn_content *c;
+	int r = cairn_batch_content_open(b, id, &c);
+	return r < 0 ? r : content_slurp(c, ret_buf, ret_len);
 }

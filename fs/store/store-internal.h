@@ -240,6 +240,8 @@ struct cairn_batch {
 	/* chunks known to be in the store or handed to the workers (used
 	 * only by the thread that writes contents) */
 	idmap chunks;
+	/* staged content id -> index + 1 into contents (for batch reads) */
+	idmap staged;
 
 	/* shared with the compression workers */
 	pthread_mutex_t mu;
@@ -273,6 +275,9 @@ int store_batch_add_chunk(cairn_batch *b, const cairn_id *id, const void *data, 
  * one batch run on one thread at a time). */
 uint8_t *store_batch_take_buffer(cairn_batch *b);
 void store_batch_return_buffer(cairn_batch *b, uint8_t *p);
+/* Writes every chunk the batch has so far (workers drained, stage flushed
+ * in a chunk transaction) so that its staged contents can be read. */
+int store_batch_flush(cairn_batch *b);
 /* Stages a finished content record (copied). */
 int store_batch_stage_content(cairn_batch *b, const cairn_id *id, const void *rec, size_t len);
 /* Whether a live batch created by thread `self` holds the shared lock.

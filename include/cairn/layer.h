@@ -97,6 +97,10 @@ void cairn_layer_free(cairn_layer *l);
 size_t cairn_layer_count(const cairn_layer *l);
 const cairn_entry *cairn_layer_entry(const cairn_layer *l, size_t i); /* canonical order */
 const cairn_entry *cairn_layer_lookup(const cairn_layer *l, const char *path);
+/* Opens a layer that batch b has staged and not committed yet (e.g. to
+ * compute its export digest inside the same atomic change). */
+int cairn_layer_open_staged(cairn_batch *b, const cairn_id *layer, cairn_layer **ret,
+			    cairn_error **err);
 /* Summary kept in the layer record. */
 struct cairn_layer_info {
 	cairn_id table;       /* content id of the serialized table (== layer id) */
@@ -154,6 +158,11 @@ struct cairn_tar_export_options {
 int cairn_layer_export_tar(cairn_store *s, const cairn_id *layer,
 			   const struct cairn_tar_export_options *opts, cairn_writer *out,
 			   cairn_error **err);
+
+/* The same for a layer staged in batch b and not committed yet. */
+int cairn_layer_export_tar_staged(cairn_batch *b, const cairn_id *layer,
+				  const struct cairn_tar_export_options *opts, cairn_writer *out,
+				  cairn_error **err);
 
 #ifdef __cplusplus
 }

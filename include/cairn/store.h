@@ -129,6 +129,14 @@ int cairn_content_hole(cairn_content_writer *w, uint64_t len);
 int cairn_content_writer_finish(cairn_content_writer *w, cairn_id *ret_id, uint64_t *ret_size);
 /* Abandons a content stream and frees w. */
 void cairn_content_writer_free(cairn_content_writer *w);
+/* Reads a content through a batch: contents the batch has staged (not
+ * committed yet) are readable here, others come from the store.  For
+ * computing digests of what a batch is about to commit (e.g. a layer's
+ * export) within the same atomic change.  Call from the thread that
+ * writes the batch's contents. */
+int cairn_batch_content_open(cairn_batch *b, const cairn_id *id, cairn_content **ret_c);
+int cairn_batch_content_read_all(cairn_batch *b, const cairn_id *id, void **ret_buf,
+				 size_t *ret_len);
 /* Convenience: the whole content from one buffer. */
 int cairn_batch_put_content(cairn_batch *b, const void *buf, size_t len, cairn_id *ret_id);
 
