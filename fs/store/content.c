@@ -114,8 +114,8 @@ struct cairn_content {
 	uint64_t size, pos;
 	struct seg_ent *segs;
 	size_t n;
-	ZSTD_DCtx *dctx;
 	uint8_t *cache; /* raw bytes of chunk cache_id */
+	size_t cache_cap;
 	cairn_id cache_id;
 	bool cached;
 };
@@ -170,7 +170,6 @@ void cairn_content_free(cairn_content *c)
 {
 	if (!c)
 		return;
-	ZSTD_freeDCtx(c->dctx);
 	free(c->cache);
 	free(c->segs);
 	free(c);
@@ -181,13 +180,49 @@ uint64_t cairn_content_size(cairn_content *c)
 	return c->size;
 }
 
+/* Decompression contexts are per thread, not per content: a layer export
+ * opens thousands of small contents and ZSTD_createDCtx is not cheap. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+	if (pthread_key_create(&dctx_key, dctx_free) != 0)
+		abort();
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+	pthread_once(&dctx_once, dctx_key_init);
+	ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+	if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;
+}
+
 static int content_load(cairn_content *c, const struct seg_ent *seg)
 {
 	if (c->cached && memcmp(&c->cache_id, &seg->id, sizeof(seg->id)) == 0)
 		return 0;
-	if (!c->cache && !(c->cache = malloc(CHUNK_MAX)))
-		return -ENOMEM;
-	if (!c->dctx && !(c->dctx = ZSTD_createDCtx()))
+	if (seg->len > CHUNK_MAX)
+		return CAIRN_E_CORRUPT;
+	/* Sized to the largest chunk seen: small files stay small. */
+	if (seg->len > c->cache_cap) {
+		uint8_t *n = realloc(c->cache, seg->len);
+		if (!n)
+			return -ENOMEM;
+		c->cache = n;
+		c->cache_cap = seg->len;
+	}
+	ZSTD_DCtx *dctx = thread_dctx();
+	if (!dctx)
 		return -ENOMEM;
 	c->cached = false;
 	MDB_txn *txn;
@@ -197,7 +232,7 @@ static int content_load(cairn_content *c, const struct seg_ent *seg)
 		return r;
 	r = store_mdb_err(mdb_get(txn, c->s->dbi_chunks, &k, &v));
 	ssize_t n =
-	    r < 0 ? r : store_chunk_decode(c->dctx, v.mv_data, v.mv_size, c->cache, CHUNK_MAX);
+	    r < 0 ? r : store_chunk_decode(dctx, v.mv_data, v.mv_size, c->cache, c->cache_cap);
 	if (r >= 0)
 		store_touched(c->s, v.mv_size + PAGE_TOUCH, true);
 	store_rtxn_end(c->s, txn);
