@@ -115,12 +115,25 @@ int cli_errorf(struct cli *cli, const char *fmt, ...)
 int cli_usage(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "cairn %s: ", cli->verb);
+	fprintf(stderr, cli->verb ? "cairn %s: " : "cairn: ", cli->verb);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'cairn %s --help')\n", cli->verb);
+	if (cli->verb)
+		fprintf(stderr, " (see 'cairn %s --help')\n", cli->verb);
+	else
+		fprintf(stderr, " (see 'cairn --help')\n");
 	return 2;
+}
+
+int cli_bad_option(struct cli *cli, int c, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	if (c == ':')
+		return cli_usage(cli, "option \"%s\" needs an argument", arg);
+	if (optopt)
+		return cli_usage(cli, "unknown option \"-%c\"", optopt);
+	return cli_usage(cli, "unknown option \"%s\"", arg);
 }
 
 void cli_format_size(char *buf, size_t len, double bytes)
@@ -178,7 +191,8 @@ int main(int argc, char **argv)
 	int c;
 
 	/* '+': stop at the verb, which parses the rest itself. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	opterr = 0; /* errors are reported in one line by cli_bad_option */
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			cli.root = optarg;
@@ -190,8 +204,7 @@ int main(int argc, char **argv)
 			printf("cairn version %s\n", CAIRN_VERSION);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return cli_bad_option(&cli, c, argv);
 		}
 	}
 	if (optind >= argc) {

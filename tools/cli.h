@@ -29,6 +29,9 @@ int cli_fail(struct cli *cli, cairn_error *err, int r);
 /* Prints "cairn VERB: fmt..." and returns 1 (for usage errors: 2 via cli_usage). */
 int cli_errorf(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports what getopt_long (opterr = 0, optstring starting with ':')
+ * refused: an unknown option or a missing argument.  Returns 2. */
+int cli_bad_option(struct cli *cli, int c, char **argv);
 /* Human sizes: "12.3MB" (decimal, as docker prints). */
 void cli_format_size(char *buf, size_t len, double bytes);
 void cli_format_ago(char *buf, size_t len, long long when);

@@ -22,7 +22,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	};
 	struct cairn_import_options o = {0};
 	int c;
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":m:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o.platform = optarg;
@@ -31,7 +31,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			o.message = optarg;
 			break;
 		default:
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2)
@@ -77,7 +77,7 @@ int cmd_load(struct cli *cli, int argc, char **argv)
 	const char *input = "-";
 	struct load_ctx ctx = {0};
 	int c;
-	while ((c = getopt_long(argc, argv, "i:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			input = optarg;
@@ -86,7 +86,7 @@ int cmd_load(struct cli *cli, int argc, char **argv)
 			ctx.quiet = true;
 			break;
 		default:
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		}
 	}
 	if (optind != argc)
@@ -115,7 +115,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 				       .source_date_epoch = -1};
 	const char *output = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			output = optarg;
@@ -145,7 +145,7 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		default:
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -236,7 +236,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 	};
 	struct images_ctx ctx = {0};
 	int c;
-	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			ctx.json = true;
@@ -248,7 +248,7 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 			ctx.no_trunc = true;
 			break;
 		default:
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		}
 	}
 	if (optind != argc)
@@ -283,9 +283,9 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 		{},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c != 'j')
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 	}
 	if (argc - optind < 1)
 		return cli_usage(cli, "expects at least one image");
@@ -310,8 +310,9 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 
 int cmd_tag(struct cli *cli, int argc, char **argv)
 {
-	if (getopt_long(argc, argv, "", (struct option[]){{}}, NULL) != -1)
-		return cli_usage(cli, "bad option");
+	int c = getopt_long(argc, argv, ":", (struct option[]){{}}, NULL);
+	if (c != -1)
+		return cli_bad_option(cli, c, argv);
 	if (argc - optind != 2)
 		return cli_usage(cli, "expects SOURCE TARGET");
 	cairn_store *s = cli_store(cli);
@@ -330,9 +331,9 @@ int cmd_rmi(struct cli *cli, int argc, char **argv)
 	};
 	bool force = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f", opts, NULL)) != -1) {
 		if (c != 'f')
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		force = true;
 	}
 	if (optind >= argc)

@@ -20,9 +20,9 @@ static bool parse_json_flag(struct cli *cli, int argc, char **argv, bool *ret_js
 	};
 	int c;
 	*ret_json = false;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c != 'j') {
-			*ret = cli_usage(cli, "bad option");
+			*ret = cli_bad_option(cli, c, argv);
 			return false;
 		}
 		*ret_json = true;
@@ -146,9 +146,9 @@ int cmd_fsck(struct cli *cli, int argc, char **argv)
 	};
 	bool quiet = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
 		if (c != 'q')
-			return cli_usage(cli, "bad option");
+			return cli_bad_option(cli, c, argv);
 		quiet = true;
 	}
 	if (optind != argc)
