@@ -201,3 +201,21 @@ int cur_bytes(cursor *c, const void **ret, size_t *ret_len)
 	*ret_len = (size_t) len;
 	return cur_raw(c, (size_t) len, ret);
 }
+
+int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initial)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : initial;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		n *= 2;
+	}
+	void *q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}

@@ -123,3 +123,9 @@ int cur_bytes(cursor *c, const void **ret, size_t *ret_len); /* varint length + 
 int cur_raw(cursor *c, size_t len, const void **ret);
 
 #endif
+
+/* Grows the array *p (element size elem, capacity *cap) so that it holds at
+ * least need elements: doubling from `initial`.  -ENOMEM leaves it as it was. */
+int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initial);
+#define ARRAY_RESERVE(arr, cap, need, initial)                                                     \
+	array_reserve((void **) &(arr), &(cap), (need), sizeof(*(arr)), (initial))

@@ -100,14 +100,8 @@ static int batch_stage_op(cairn_batch *b, cairn_table t, bool del, const void *k
 {
 	if ((unsigned) t >= CAIRN_T_COUNT_ || !key || klen == 0 || klen > 511 || (vlen && !val))
 		return -EINVAL;
-	if (b->n_ops == b->cap_ops) {
-		size_t cap = b->cap_ops ? b->cap_ops * 2 : 16;
-		struct staged_op *n = realloc(b->ops, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		b->ops = n;
-		b->cap_ops = cap;
-	}
+	if (ARRAY_RESERVE(b->ops, b->cap_ops, b->n_ops + 1, 16) < 0)
+		return -ENOMEM;
 	size_t off = b->opdata.len;
 	int r = buf_reserve(&b->opdata, klen + vlen);
 	if (r < 0)
@@ -131,14 +125,8 @@ int cairn_batch_del(cairn_batch *b, cairn_table t, const void *key, size_t klen)
 
 int store_batch_stage_content(cairn_batch *b, const cairn_id *id, const void *rec, size_t len)
 {
-	if (b->n_contents == b->cap_contents) {
-		size_t cap = b->cap_contents ? b->cap_contents * 2 : 16;
-		struct staged_content *n = realloc(b->contents, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		b->contents = n;
-		b->cap_contents = cap;
-	}
+	if (ARRAY_RESERVE(b->contents, b->cap_contents, b->n_contents + 1, 16) < 0)
+		return -ENOMEM;
 	size_t off = b->recdata.len;
 	int r = buf_append(&b->recdata, rec, len);
 	if (r < 0)

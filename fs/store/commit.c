@@ -27,14 +27,9 @@ int store_batch_write_stage(cairn_store *s, MDB_txn *txn, void *userdata)
 	size_t n = 0, cap = 0, *offs = NULL;
 	for (size_t off = 0; off < st->len;
 	     off += CAIRN_ID_LEN + 4 + get_be32(st->data + off + CAIRN_ID_LEN)) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			size_t *o = realloc(offs, cap * sizeof(*o));
-			if (!o) {
-				free(offs);
-				return -ENOMEM;
-			}
-			offs = o;
+		if (ARRAY_RESERVE(offs, cap, n + 1, 256) < 0) {
+			free(offs);
+			return -ENOMEM;
 		}
 		offs[n++] = off;
 	}

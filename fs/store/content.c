@@ -127,13 +127,8 @@ static int content_parse(cairn_content *c, const void *rec, size_t len)
 	size_t cap = 0;
 	int r = store_record_iter_init(&it, rec, len);
 	while (r >= 0 && (r = store_record_iter_next(&it, &seg)) > 0) {
-		if (c->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct seg_ent *n = realloc(c->segs, cap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			c->segs = n;
-		}
+		if (ARRAY_RESERVE(c->segs, cap, c->n + 1, 16) < 0)
+			return -ENOMEM;
 		c->segs[c->n++] = (struct seg_ent){
 		    .off = it.seen - seg.len, .len = seg.len, .id = seg.id, .hole = seg.hole};
 	}

@@ -69,14 +69,8 @@ struct idlist {
 
 static int idlist_add(struct idlist *l, const void *id)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		cairn_id *n = realloc(l->ids, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		l->ids = n;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->ids, l->cap, l->n + 1, 256) < 0)
+		return -ENOMEM;
 	memcpy(l->ids[l->n++].b, id, CAIRN_ID_LEN);
 	return 0;
 }

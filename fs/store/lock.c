@@ -47,16 +47,7 @@ static int reg_add(int fd)
 	int r = 0;
 	pthread_once(&reg_once, reg_init);
 	pthread_mutex_lock(&reg_mu);
-	if (reg_n == reg_cap) {
-		size_t cap = reg_cap ? reg_cap * 2 : 16;
-		int *n = realloc(reg_fds, cap * sizeof(*n));
-		if (n) {
-			reg_fds = n;
-			reg_cap = cap;
-		} else {
-			r = -ENOMEM;
-		}
-	}
+	r = ARRAY_RESERVE(reg_fds, reg_cap, reg_n + 1, 16);
 	if (r == 0)
 		reg_fds[reg_n++] = fd;
 	pthread_mutex_unlock(&reg_mu);
