@@ -10,7 +10,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	python3 umoci skopeo debootstrap busybox-static
-	attr acl libcap2-bin jq zstd xz-utils bzip2 gzip tar time file lmdb-utils
+	attr acl libcap2-bin libarchive-tools jq zstd xz-utils bzip2 gzip tar time file lmdb-utils
 	ca-certificates
 )
 

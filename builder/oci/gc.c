@@ -6,9 +6,11 @@
  * was only loaded as part of an index which is gone, and that has no name
  * (an orphan; prune deletes it).  A live image keeps its config, manifest,
  * index and layer blobs and the blobs its verbatim index reaches, and its
- * diffs; a live diff keeps its layer and its source blob; a live blob keeps
- * its content; a live layer keeps its table and file contents
- * (cairn_layer_mark).  Snapshots and build cache records will be roots too
+ * diffs (and the diff of an uncompressed layer blob, which reproduces it);
+ * a live diff keeps its layer and its source blob or its tar-split (the
+ * split content, its literal bytes and the file contents it references:
+ * cairn_tar_split_mark); a live blob keeps its content; a live layer keeps
+ * its table and file contents (cairn_layer_mark).  Snapshots and build cache records will be roots too
  * (they do not exist yet).  Prune deletes dead records in one batch while
  * holding the exclusive store lock, then sweeps unreferenced contents and
  * chunks.
@@ -142,8 +144,12 @@ static int mark_image(struct live *l, const img_rec *r)
 	for (size_t i = 0; k >= 0 && i < ARRAY_SIZE(ds); i++)
 		if (ds[i]->set)
 			k = digest_set_add(&l->blobs, &ds[i]->digest);
-	for (size_t i = 0; k >= 0 && i < r->n_blobs; i++)
+	/* a blob digest may be a diff_id (uncompressed layers without a BLOBS entry) */
+	for (size_t i = 0; k >= 0 && i < r->n_blobs; i++) {
 		k = digest_set_add(&l->blobs, &r->blobs[i]);
+		if (k >= 0)
+			k = digest_set_add(&l->diffs, &r->blobs[i]);
+	}
 	for (size_t i = 0; k >= 0 && i < r->n_layers; i++) {
 		k = digest_set_add(&l->diffs, &r->layers[i].diff_id);
 		if (k >= 0 && r->layers[i].blob.set)
@@ -220,6 +226,8 @@ static int mark_diffs(cairn_store *s, struct live *l, cairn_error **err)
 		k = cairn_idset_add(l->layers, &d.layer);
 		if (k >= 0 && d.from_blob)
 			k = digest_set_add(&l->blobs, &d.blob);
+		if (k >= 0 && d.from_split)
+			k = cairn_tar_split_mark(s, &d.split, l->contents, err);
 	}
 	return k;
 }

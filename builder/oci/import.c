@@ -4,10 +4,12 @@
  * becomes a single-layer image.
  *
  * Everything (layer, diff record, config blob, image record, tag) goes
- * into one batch and becomes visible in one commit.  The diff_id of an
- * imported image is that of the layer's canonical export (not of the
- * input tarball), so the image can be saved without keeping the input;
- * it is computed by exporting the staged layer through the batch.
+ * into one batch and becomes visible in one commit.  As with `docker
+ * import`, the layer is the input tarball itself: the diff_id is the
+ * sha256 of the uncompressed input (computed while importing), and the
+ * importer records a tar-split, so save reproduces the tar byte for byte
+ * from the layer's contents and the split's literal bytes (headers,
+ * padding) without a second copy of the file data.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -29,15 +31,18 @@ static int64_t import_time(void)
 	return (int64_t) time(NULL);
 }
 
+/* The config does not name the input file (as `docker import`, which
+ * always reads a stream): the same tar, plain or compressed, from a file
+ * or stdin, at the same time gives the same image. */
 static int config_build(const oci_platform *p, const cairn_digest *diff_id, int64_t created,
-			const char *file, const char *message, char **ret, size_t *ret_len)
+			const char *message, char **ret, size_t *ret_len)
 {
 	char when[32];
-	_cleanup_free_ char *diff = cairn_digest_string(diff_id), *by = NULL;
+	_cleanup_free_ char *diff = cairn_digest_string(diff_id);
 	oci_time_format(created, when);
-	if (!diff || asprintf(&by, "cairn import %s", file) < 0)
+	if (!diff)
 		return -ENOMEM;
-	json_t *hist = json_pack("{s:s, s:s}", "created", when, "created_by", by);
+	json_t *hist = json_pack("{s:s, s:s}", "created", when, "created_by", "cairn import");
 	if (hist && message && json_object_set_new(hist, "comment", json_string(message)) < 0)
 		json_decref(steal_pointer(&hist));
 	_cleanup_json_ json_t *c =
@@ -55,21 +60,6 @@ static int config_build(const oci_platform *p, const cairn_digest *diff_id, int6
 	return oci_json_dump(c, ret, ret_len);
 }
 
-/* diff_id and size of the canonical export of a layer staged in b. */
-static int canonical_diff(cairn_batch *b, const cairn_id *layer, cairn_digest *ret_diff,
-			  uint64_t *ret_size, cairn_error **err)
-{
-	_cleanup_(cairn_writer_freep) cairn_writer *dw = cairn_writer_digest(NULL);
-	if (!dw)
-		return -ENOMEM;
-	struct cairn_tar_export_options eo = {.source_date_epoch = -1};
-	int r = cairn_layer_export_tar_staged(b, layer, &eo, dw, err);
-	if (r < 0)
-		return cairn_error_from(err, r, "exporting the imported layer");
-	cairn_writer_digest_result(dw, ret_diff, ret_size);
-	return 0;
-}
-
 struct import_job {
 	const char *file;
 	const struct cairn_import_options *opts;
@@ -85,7 +75,7 @@ static int import_layer(cairn_batch *b, struct import_job *j, cairn_error **err)
 	_cleanup_close_ int fd = std_in ? -1 : open(j->file, O_RDONLY | O_CLOEXEC);
 	if (!std_in && fd < 0)
 		return cairn_error_set(err, -errno, "%s: %s", j->file, strerror(errno));
-	struct cairn_tar_import_options io = {.name = std_in ? "stdin" : j->file};
+	struct cairn_tar_import_options io = {.name = std_in ? "stdin" : j->file, .tar_split = true};
 	int r = cairn_layer_import_tar(b, cairn_read_fd, (void *) (intptr_t) (std_in ? 0 : fd), &io,
 				       &j->res, err);
 	if (r < 0)
@@ -96,21 +86,20 @@ static int import_layer(cairn_batch *b, struct import_job *j, cairn_error **err)
 static int import_records(cairn_store *s, cairn_batch *b, struct import_job *j, char *ret_id,
 			  cairn_error **err)
 {
-	cairn_digest diff_id, config;
-	uint64_t diff_size;
-	int r = canonical_diff(b, &j->res.layer, &diff_id, &diff_size, err);
-	if (r < 0)
-		return r;
+	cairn_digest diff_id = j->res.diff_id, config;
 	diff_rec old;
+	int r;
 	if (diff_get(s, &diff_id, &old) < 0) {
-		diff_rec d = {.layer = j->res.layer, .size = diff_size};
+		diff_rec d = {.layer = j->res.layer,
+			      .size = j->res.diff_size,
+			      .from_split = true,
+			      .split = j->res.tar_split};
 		if ((r = diff_put(b, &diff_id, &d)) < 0)
 			return r;
 	}
 	_cleanup_free_ char *cfg = NULL;
 	size_t cfg_len;
-	r = config_build(&j->platform, &diff_id, j->created, j->file, j->opts->message, &cfg,
-			 &cfg_len);
+	r = config_build(&j->platform, &diff_id, j->created, j->opts->message, &cfg, &cfg_len);
 	if (r >= 0)
 		r = blob_put_bytes(b, cfg, cfg_len, &config);
 	if (r < 0)

@@ -2,8 +2,12 @@
 /*
  * Layer blobs for save and inspect: where the bytes of a layer in a wanted
  * compression come from (a verbatim stored blob, the layer's canonical
- * export, or a stored blob decompressed), with their digest and size
- * known before a tar header is written.  Unknown compressed digests are
+ * export, the replay of the tar-split it was imported with, or a stored
+ * blob decompressed), with their digest and size known before a tar
+ * header is written.  Uncompressed tar bytes made from a diff are always
+ * checked against the diff_id while they stream out.  An uncompressed
+ * layer blob needs no BLOBS entry: its digest is a diff_id, and the diff
+ * reproduces it.  Unknown compressed digests are
  * computed once (spooled to ROOT/tmp when the bytes are needed) and cached
  * in the DIFFS record.
  */
@@ -122,19 +126,25 @@ int diff_write_tar(cairn_store *s, const cairn_digest *diff_id, const diff_rec *
 	int r;
 	if (d->from_blob) {
 		r = blob_decompress(s, &d->blob, dw, err);
+	} else if (d->from_split) {
+		r = cairn_tar_split_write(s, &d->split, dw, err);
 	} else {
 		struct cairn_tar_export_options eo = {.source_date_epoch = -1};
 		r = cairn_layer_export_tar(s, &d->layer, &eo, dw, err);
 	}
+	if (r < 0 && err && *err)
+		return cairn_error_prefix(err, "layer sha256:%s", hex);
 	if (r < 0)
 		return cairn_error_from(err, r, "layer sha256:%s", hex);
 	cairn_digest got;
 	uint64_t size;
 	cairn_writer_digest_result(dw, &got, &size);
 	if (memcmp(got.b, diff_id->b, CAIRN_DIGEST_LEN) != 0 || size != d->size)
-		return cairn_error_set(
-		    err, CAIRN_E_DIGEST,
-		    "layer sha256:%s: regenerated tar does not match its diff_id", hex);
+		return cairn_error_set(err, d->from_split ? CAIRN_E_CORRUPT : CAIRN_E_DIGEST,
+				       "layer sha256:%s: %s does not match its diff_id%s", hex,
+				       d->from_split ? "the tar replayed from its tar-split"
+						     : "regenerated tar",
+				       d->from_split ? " (store damaged; run `cairn fsck`)" : "");
 	return 0;
 }
 
@@ -182,12 +192,32 @@ void layer_blob_mem(char *data, size_t len, const char *media_type, layer_blob *
 	cairn_sha256(data, len, &ret->digest);
 }
 
+static int plan_regen(cairn_store *s, const cairn_digest *diff_id, diff_rec *d, cairn_compression c,
+		      bool need_bytes, layer_blob *ret, lb_updates *u, cairn_error **err);
+
+/* An uncompressed layer blob without a BLOBS entry: the diff with its
+ * digest as diff_id reproduces it (-ENOENT when there is none). */
+static int blob_from_diff(cairn_store *s, const cairn_digest *digest, const char *media_type,
+			  layer_blob *ret, cairn_error **err)
+{
+	diff_rec d;
+	int r = diff_get(s, digest, &d);
+	if (r < 0)
+		return r;
+	r = plan_regen(s, digest, &d, CAIRN_COMPRESS_NONE, false, ret, NULL, err);
+	if (r >= 0 && !(ret->media_type = ret->mt_owned = strdup(media_type ? media_type : "")))
+		r = -ENOMEM;
+	return r;
+}
+
 int layer_blob_stored(cairn_store *s, const cairn_digest *digest, const char *media_type,
 		      layer_blob *ret, cairn_error **err)
 {
 	*ret = (layer_blob){.fd = -1};
 	uint64_t size;
 	int r = blob_get(s, digest, &ret->content, &size);
+	if (r == -ENOENT && blob_from_diff(s, digest, media_type, ret, err) >= 0)
+		return 0;
 	if (r < 0) {
 		char hex[2 * CAIRN_DIGEST_LEN + 1];
 		cairn_digest_hex(digest, hex);

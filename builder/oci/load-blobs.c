@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Pass 2 of `load`: streams the planned blobs out of the source.  Layers
- * go through the layer importer (which also keeps the raw bytes when the
- * blob is new); blobs whose diff is already known are only stored and
- * verified; non-layer blobs are stored verbatim.  Every blob is checked
+ * go through the layer importer; when the blob is new it keeps the raw
+ * bytes of a compressed blob, or records a tar-split for an uncompressed
+ * one (the split reproduces the blob from the layer's contents, so its
+ * file data is not stored twice).  Blobs whose diff is already known are
+ * only stored and verified; non-layer blobs are stored verbatim.  Every blob is checked
  * against its descriptor's digest and size and every layer against the
  * config's diff_id before anything is staged as a record.
  */
@@ -105,7 +107,8 @@ static int do_import(struct load_ctx *c, struct plan *p, cairn_read_fn rf, void 
 	if (asprintf(&name, "%s: %s", c->label, p->path) < 0)
 		return -ENOMEM;
 	struct hash_tee h = {rf, rud, dw};
-	struct cairn_tar_import_options o = {.name = name, .keep_blob = p->keep_blob};
+	struct cairn_tar_import_options o = {
+	    .name = name, .keep_blob = p->keep_blob, .tar_split = p->keep_blob};
 	int r = cairn_layer_import_tar(c->b, dw ? hash_read : rf, dw ? (void *) &h : rud, &o,
 				       &p->res, err);
 	if (r < 0) {
@@ -118,7 +121,7 @@ static int do_import(struct load_ctx *c, struct plan *p, cairn_read_fn rf, void 
 		r = check_diff(c, p, &p->res.diff_id, err);
 	p->got_digest = p->res.blob_digest;
 	p->got_size = p->res.blob_size;
-	p->content = p->res.blob_content;
+	p->content = p->res.blob_content; /* when res.has_blob_content */
 	return r;
 }
 
@@ -253,9 +256,11 @@ static int stage_diff(struct load_ctx *c, const struct plan *p)
 	diff_rec d = {
 	    .layer = p->res.layer,
 	    .size = p->res.diff_size,
-	    .from_blob = true,
+	    .from_blob = !p->res.has_tar_split,
 	    .blob = p->res.blob_digest,
 	    .blob_compression = p->res.compression,
+	    .from_split = p->res.has_tar_split,
+	    .split = p->res.tar_split,
 	};
 	int r = diff_put(c->b, &p->res.diff_id, &d);
 	if (r < 0)
@@ -275,7 +280,7 @@ int load_stage_plans(struct load_ctx *c)
 		int r = 0;
 		if (p->act == ACT_SKIP)
 			continue;
-		if (p->act != ACT_IMPORT || p->keep_blob)
+		if (p->act != ACT_IMPORT || p->res.has_blob_content)
 			r = blob_put(c->b, &p->got_digest, &p->content, p->got_size);
 		if (r >= 0 && p->act == ACT_IMPORT)
 			r = stage_diff(c, p);

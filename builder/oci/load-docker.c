@@ -3,9 +3,10 @@
  * Docker archives (`docker save` format): manifest.json lists, per image,
  * the config file, the layer tars in order and the RepoTags.  The config
  * digest is the image id.  There is no verbatim manifest; layer tars are
- * imported with their raw bytes kept as the diff's source blob (the
- * diff_id of an uncompressed layer is its blob digest), unless the store
- * already has the diff_id, in which case the bytes are not read at all.
+ * imported with a tar-split that reproduces them (the diff_id of an
+ * uncompressed layer is its blob digest), or, when a layer file is
+ * compressed, with its raw bytes kept as the diff's source blob; when the
+ * store already has the diff_id the bytes are not read at all.
  */
 #include <cairn/image.h>
 

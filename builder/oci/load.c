@@ -237,6 +237,9 @@ static int plan_layer(struct load_ctx *c, const oci_desc *d, const cairn_digest 
 	}
 	bool blob_known = cairn_store_has(c->s, CAIRN_T_BLOBS, d->digest.b, CAIRN_DIGEST_LEN) > 0;
 	bool diff_known = load_diff_known(c, diff_id);
+	/* an uncompressed blob is its diff: a known diff reproduces it */
+	if (diff_known && memcmp(d->digest.b, diff_id->b, CAIRN_DIGEST_LEN) == 0)
+		blob_known = true;
 	if (blob_known && diff_known)
 		return 0;
 	int r = plan_need(c, path, d->media_type, err);

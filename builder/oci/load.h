@@ -9,7 +9,8 @@
 
 typedef enum plan_act {
 	ACT_SKIP = 0, /* the store has what is needed */
-	ACT_IMPORT,   /* import the layer (and keep the blob when keep_blob) */
+	ACT_IMPORT,   /* import the layer (keep_blob: and keep the blob, or for an
+			 uncompressed blob a tar-split that reproduces it) */
 	ACT_BLOB,     /* the diff is known: keep the verbatim blob, verify it */
 	ACT_RAW,      /* not a layer (attestations, ...): keep verbatim, verify digest */
 } plan_act;

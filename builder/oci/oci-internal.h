@@ -214,9 +214,12 @@ typedef struct diff_cache {
 typedef struct diff_rec {
 	cairn_id layer;
 	uint64_t size;	/* bytes of the uncompressed tar */
-	bool from_blob; /* else: the layer's canonical export has this diff_id */
+	bool from_blob;	 /* the decompressed BLOBS entry `blob` has this diff_id */
+	bool from_split; /* the tar-split content `split` replays to it */
+	/* neither: the layer's canonical export has this diff_id */
 	cairn_digest blob;
 	cairn_compression blob_compression;
+	cairn_id split;
 	diff_cache gzip, zstd; /* cairn's own compressed forms */
 } diff_rec;
 

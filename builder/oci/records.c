@@ -10,13 +10,20 @@
  * CAIRN_T_DIFFS   key: diff_id (32 bytes, sha256 of the uncompressed tar)
  *                 value: JSON object
  *                   {"layer":"<32 hex layer id>","size":<tar bytes>,
- *                    "source":"canonical" | "sha256:<blob>",
+ *                    "source":"canonical" | "sha256:<blob>" | "tar-split",
  *                    "compression":"gzip"|"zstd"|"none"   (blob sources),
+ *                    "split":"<32 hex content id>"        (tar-split sources),
  *                    "gzip":{"digest":"sha256:..","size":N},  (cached, optional)
  *                    "zstd":{"digest":"sha256:..","size":N}}  (cached, optional)
  *                 "canonical": cairn_layer_export_tar() of the layer without
  *                 timestamp clamping produces exactly this diff_id.  A blob
  *                 source is a BLOBS entry whose decompressed bytes have it.
+ *                 A tar-split source is the tar stream the layer was imported
+ *                 from, recorded by the importer (cairn_tar_split_write()
+ *                 replays it; file data is the layer's contents, so it is
+ *                 not stored twice).  An uncompressed layer blob whose
+ *                 digest is its diff_id needs no BLOBS entry: the diff
+ *                 reproduces it.
  *                 The cached forms are cairn's own deterministic gzip/zstd
  *                 (default levels) of those tar bytes.
  *
@@ -236,9 +243,17 @@ int diff_rec_encode(const diff_rec *d, char **ret_buf, size_t *ret_len)
 	    json_pack("{s:s, s:I}", "layer", hex, "size", (json_int_t) d->size);
 	if (!j)
 		return -ENOMEM;
-	json_t *src = d->from_blob ? digest_json(&d->blob) : json_string("canonical");
+	json_t *src = d->from_blob    ? digest_json(&d->blob)
+		      : d->from_split ? json_string("tar-split")
+				      : json_string("canonical");
 	if (!src || json_object_set_new(j, "source", src) < 0)
 		return -ENOMEM;
+	if (d->from_split) {
+		char shex[2 * CAIRN_ID_LEN + 1];
+		cairn_id_hex(&d->split, shex);
+		if (json_object_set_new(j, "split", json_string(shex)) < 0)
+			return -ENOMEM;
+	}
 	if (d->from_blob &&
 	    json_object_set_new(j, "compression",
 				json_string(cairn_compression_name(d->blob_compression))) < 0)
@@ -269,7 +284,12 @@ int diff_rec_decode(const void *val, size_t len, diff_rec *ret)
 	if (!json_is_string(layer) || cairn_id_parse(json_string_value(layer), &d.layer) < 0 ||
 	    rec_u64(json_object_get(j, "size"), &d.size) < 0 || !json_is_string(src))
 		return CAIRN_E_CORRUPT;
-	if (strcmp(json_string_value(src), "canonical") != 0) {
+	if (strcmp(json_string_value(src), "tar-split") == 0) {
+		json_t *split = json_object_get(j, "split");
+		d.from_split = true;
+		if (!json_is_string(split) || cairn_id_parse(json_string_value(split), &d.split) < 0)
+			return CAIRN_E_CORRUPT;
+	} else if (strcmp(json_string_value(src), "canonical") != 0) {
 		json_t *comp = json_object_get(j, "compression");
 		d.from_blob = true;
 		if (rec_digest(src, &d.blob) < 0 || !json_is_string(comp) ||

@@ -131,3 +131,14 @@ int layer_acl_to_xattrs(struct archive_entry *ae, uint32_t *mode, void **ret_acc
 		*mode = (*mode & ~070u) | ((uint32_t) mask << 3);
 	return 0;
 }
+
+void layer_acl_mask_mode(struct archive_entry *ae, uint32_t *mode)
+{
+	int atype, perm, tag, id;
+	const char *name;
+	archive_entry_acl_reset(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS);
+	while (archive_entry_acl_next(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, &atype, &perm, &tag, &id,
+				      &name) == ARCHIVE_OK)
+		if (tag == ARCHIVE_ENTRY_ACL_MASK)
+			*mode = (*mode & ~070u) | ((uint32_t) (perm & 7) << 3);
+}

@@ -109,8 +109,37 @@ struct archive_entry;
  * *len 0 when absent).  With an access mask, *mode's group bits are set
  * from it.  -ENOENT: an ACL entry names a user or group without a numeric
  * id; CAIRN_E_FORMAT: unusable ACL. */
+/* With a text ACL whose binary xattr form the entry already has: only the
+ * mode fix-up (the mask is the mode's group bits). */
+void layer_acl_mask_mode(struct archive_entry *ae, uint32_t *mode);
 int layer_acl_to_xattrs(struct archive_entry *ae, uint32_t *mode, void **ret_access,
 			size_t *ret_access_len, void **ret_default, size_t *ret_default_len);
+
+/* ---- tar-split recorder (tar-split.c) ------------------------------------ */
+
+/* Records the plain stream of a tar import.  Every plain byte is fed in
+ * order; positions are absolute stream offsets.  Bytes are literal unless
+ * they fall in a file range (declared with tar_split_file_begin before the
+ * range's bytes are consumed); literal bytes are written to the literal
+ * content as soon as they are below the consumed position, file bytes are
+ * dropped as they arrive, so memory does not grow with file size.  Errors:
+ * CAIRN_E_FORMAT (positions inconsistent; tar_split_why() says what),
+ * -ENOMEM, store errors. */
+typedef struct tar_split tar_split;
+int tar_split_new(cairn_batch *b, tar_split **ret);
+void tar_split_free(tar_split *ts);
+int tar_split_feed(tar_split *ts, const void *p, size_t n);
+/* Everything below consumed that is not file data is literal. */
+int tar_split_flush(tar_split *ts, uint64_t consumed);
+/* [data_pos, data_pos + size) is the data of a regular file whose header
+ * starts at header_pos; its content id comes with tar_split_file_end. */
+int tar_split_file_begin(tar_split *ts, uint64_t header_pos, uint64_t data_pos, uint64_t size);
+/* consumed: the position after the entry (data and padding) was read. */
+int tar_split_file_end(tar_split *ts, const cairn_id *content, uint64_t size, uint64_t consumed);
+/* After the last byte was fed: total must be the stream's size.  Stores
+ * the split (and the literal content) in the batch. */
+int tar_split_finish(tar_split *ts, uint64_t total, cairn_id *ret_split);
+const char *tar_split_why(const tar_split *ts);
 
 /* ---- tar encoder (tar-write.c) ------------------------------------------ */
 

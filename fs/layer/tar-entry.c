@@ -210,6 +210,15 @@ static int entry_acls(struct tar_import *t, struct archive_entry *ae, cairn_entr
 {
 	_cleanup_free_ void *acc = NULL, *def = NULL;
 	size_t acc_len, def_len;
+	/* GNU tar --acls --xattrs writes both the text form (names, maybe no
+	 * ids) and the kernel's binary xattrs: the binary form is exact. */
+	bool acc_text = archive_entry_acl_count(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS) > 3;
+	bool def_text = archive_entry_acl_count(ae, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT) > 0;
+	if ((acc_text || def_text) && (!acc_text || has_xattr(e, "system.posix_acl_access")) &&
+	    (!def_text || has_xattr(e, "system.posix_acl_default"))) {
+		layer_acl_mask_mode(ae, &e->mode);
+		return 0;
+	}
 	int r = layer_acl_to_xattrs(ae, &e->mode, &acc, &acc_len, &def, &def_len);
 	if (r == -ENOENT)
 		return tar_fail(t, CAIRN_E_FORMAT,

@@ -4,7 +4,17 @@
  *
  *   fn -> tee of the raw bytes into a content (keep_blob)
  *      -> cairn_reader (decompression, sha256 of raw and plain bytes)
+ *      -> tee of the plain bytes into the tar-split recorder (tar_split)
  *      -> libarchive's tar reader (ustar, pax, GNU; no filters)
+ *
+ * The tar-split (tar-split.c) needs stream positions: with no filter in
+ * libarchive, archive_read_header_position() is where an entry's headers
+ * start and archive_filter_bytes(a, 0) right after the header was read is
+ * where its data starts (checked on GNU, PAX, ustar, v7, bsdtar and Python
+ * archives).  The data of a plain regular file (not sparse, not a
+ * hardlink, not a whiteout) becomes a file range; after its data was read
+ * the consumed position must be exactly past data and padding, or the
+ * import fails rather than record a wrong split.
  *
  * Each archive entry is normalized (tar-entry.c) and placed in the layer
  * under the rules of OCI layers: ".wh.NAME" whiteouts, ".wh..wh..opq"
@@ -25,12 +35,20 @@ static ssize_t raw_read(void *userdata, void *data, size_t len)
 {
 	struct tar_import *t = userdata;
 	ssize_t n = t->fn(t->userdata, data, len);
-	if (n > 0 && t->blob) {
-		int r = cairn_content_write(t->blob, data, (size_t) n);
-		if (r < 0)
-			return r;
-	}
-	return n;
+	int r = 0;
+	if (n > 0 && t->blob_undecided)
+		r = buf_append(&t->pending, data, (size_t) n);
+	else if (n > 0 && t->blob)
+		r = cairn_content_write(t->blob, data, (size_t) n);
+	return r < 0 ? r : n;
+}
+
+/* New plain bytes in t->buf: what libarchive consumed so far is settled. */
+static int split_feed(struct tar_import *t, struct archive *a, size_t n)
+{
+	la_int64_t consumed = archive_filter_bytes(a, 0);
+	int r = consumed > 0 ? tar_split_flush(t->split, (uint64_t) consumed) : 0;
+	return r < 0 ? r : tar_split_feed(t->split, t->buf, n);
 }
 
 static la_ssize_t tar_read(struct archive *a, void *userdata, const void **ret)
@@ -44,6 +62,12 @@ static la_ssize_t tar_read(struct archive *a, void *userdata, const void **ret)
 	}
 	if (n == 0)
 		t->input_eof = true;
+	int r = n > 0 && t->split ? split_feed(t, a, (size_t) n) : 0;
+	if (r < 0) {
+		t->read_error = r;
+		archive_set_error(a, EIO, "recording the tar-split: %s", cairn_strerror(r));
+		return -1;
+	}
 	*ret = t->buf;
 	return n;
 }
@@ -175,6 +199,56 @@ static int place(struct tar_import *t, const cairn_entry *e)
 	return tar_fail(t, CAIRN_E_FORMAT, "duplicate entry");
 }
 
+/* ---- tar-split hooks ---------------------------------------------------------- */
+
+static int split_fail(struct tar_import *t, int r)
+{
+	if (r == CAIRN_E_FORMAT)
+		return tar_fail(t, r, "tar-split: %s", tar_split_why(t->split));
+	return tar_fail(t, r, "tar-split: %s", cairn_strerror(r));
+}
+
+/* Whether the data of this (non-hardlink) entry is a file range. */
+static bool split_is_file(struct tar_import *t, struct archive_entry *ae, bool whiteout)
+{
+	return t->split && !whiteout && archive_entry_filetype(ae) == AE_IFREG &&
+	       archive_entry_sparse_count(ae) == 0 && archive_entry_size_is_set(ae) &&
+	       archive_entry_size(ae) > 0;
+}
+
+static int split_file_begin(struct tar_import *t, struct archive_entry *ae)
+{
+	la_int64_t hp = archive_read_header_position(t->a), dp = archive_filter_bytes(t->a, 0);
+	if (hp < 0 || dp < 0)
+		return tar_fail(t, CAIRN_E_FORMAT, "tar-split: stream position unknown");
+	int r = tar_split_file_begin(t->split, (uint64_t) hp, (uint64_t) dp,
+				     (uint64_t) archive_entry_size(ae));
+	return r < 0 ? split_fail(t, r) : 0;
+}
+
+static int split_file_end(struct tar_import *t, const cairn_entry *e)
+{
+	la_int64_t consumed = archive_filter_bytes(t->a, 0);
+	if (e->type != CAIRN_ENTRY_REG || !e->has_content || consumed < 0)
+		return tar_fail(t, CAIRN_E_FORMAT, "tar-split: file data was not stored");
+	int r = tar_split_file_end(t->split, &e->content, e->size, (uint64_t) consumed);
+	return r < 0 ? split_fail(t, r) : 0;
+}
+
+/* Reads the entry's metadata and data; a plain file's data range goes to
+ * the split as file data. */
+static int read_entry(struct tar_import *t, struct archive_entry *ae, cairn_entry *e,
+		      bool whiteout)
+{
+	bool file = split_is_file(t, ae, whiteout);
+	int r = file ? split_file_begin(t, ae) : 0;
+	if (r >= 0)
+		r = tar_entry_read(t, ae, e, whiteout);
+	if (r >= 0 && file)
+		r = split_file_end(t, e);
+	return r;
+}
+
 /* ---- one archive entry ------------------------------------------------------ */
 
 enum entry_kind { KIND_NORMAL, KIND_WHITEOUT, KIND_OPAQUE, KIND_SKIP };
@@ -274,7 +348,7 @@ static int import_entry(struct tar_import *t, struct archive_entry *ae)
 	if (hardlink && kind == KIND_NORMAL)
 		r = resolve_hardlink(t, hardlink, &e);
 	else
-		r = tar_entry_read(t, ae, &e, kind == KIND_WHITEOUT);
+		r = read_entry(t, ae, &e, kind == KIND_WHITEOUT);
 	if (r < 0)
 		return r;
 	if ((why = layer_entry_invalid(&e)))
@@ -302,6 +376,10 @@ static int import_entries(struct tar_import *t)
 		if (ar != ARCHIVE_OK)
 			return tar_archive_fail(t, "reading a header");
 		int r = import_entry(t, ae);
+		la_int64_t consumed = archive_filter_bytes(t->a, 0);
+		if (r >= 0 && t->split && consumed > 0 &&
+		    (r = tar_split_flush(t->split, (uint64_t) consumed)) < 0)
+			r = split_fail(t, r);
 		if (r < 0)
 			return r;
 		t->prev.len = 0;
@@ -349,18 +427,43 @@ static int finish_opaque(struct tar_import *t)
 	return 0;
 }
 
-static int open_pipeline(struct tar_import *t, bool keep_blob)
+/* With keep_blob and tar_split, the compression decides which one is kept;
+ * the raw bytes read to detect it wait in t->pending. */
+static int decide_keep(struct tar_import *t, bool *split)
 {
+	if (!t->blob_undecided)
+		return 0;
+	t->blob_undecided = false;
+	int r = 0;
+	if (cairn_reader_compression(t->reader) != CAIRN_COMPRESS_NONE) {
+		*split = false;
+		r = cairn_content_writer_new(t->batch, &t->blob);
+		if (r >= 0 && t->pending.len)
+			r = cairn_content_write(t->blob, t->pending.data, t->pending.len);
+	}
+	buf_clear(&t->pending);
+	return r;
+}
+
+static int open_pipeline(struct tar_import *t, const struct cairn_tar_import_options *o)
+{
+	bool split = o->tar_split;
 	int r = cairn_layer_builder_new(t->batch, &t->lb);
-	if (r >= 0 && keep_blob)
+	if (r >= 0 && o->keep_blob && !split)
 		r = cairn_content_writer_new(t->batch, &t->blob);
 	if (r < 0)
 		return cairn_error_from(t->err, r, "%s", t->name);
+	t->blob_undecided = o->keep_blob && split;
 	r = cairn_reader_new(raw_read, t, &t->reader);
 	if (r == CAIRN_E_FORMAT)
 		return tar_fail(t, r, "damaged compressed data");
 	if (r < 0)
 		return tar_fail(t, r, "read error: %s", cairn_strerror(r));
+	r = decide_keep(t, &split);
+	if (r >= 0 && split)
+		r = tar_split_new(t->batch, &t->split);
+	if (r < 0)
+		return tar_fail(t, r, "storing: %s", cairn_strerror(r));
 	t->buf = malloc(TAR_BUF);
 	t->a = archive_read_new();
 	if (!t->buf || !t->a)
@@ -373,7 +476,7 @@ static int open_pipeline(struct tar_import *t, bool keep_blob)
 	return 0;
 }
 
-/* Reads the input to its end, so the digests cover all of it. */
+/* Reads the input to its end, so the digests (and the split) cover all of it. */
 static int drain(struct tar_import *t)
 {
 	for (;;) {
@@ -384,12 +487,38 @@ static int drain(struct tar_import *t)
 			t->read_error = (int) n;
 			return tar_archive_fail(t, "reading");
 		}
+		int r = t->split ? tar_split_feed(t->split, t->buf, (size_t) n) : 0;
+		if (r < 0)
+			return split_fail(t, r);
 	}
 }
 
-static int import_run(struct tar_import *t, bool keep_blob, struct cairn_tar_import_result *res)
+static int import_finish(struct tar_import *t, struct cairn_tar_import_result *res)
 {
-	int r = open_pipeline(t, keep_blob);
+	int r;
+	if (t->blob) {
+		cairn_content_writer *w = steal_pointer(&t->blob);
+		r = cairn_content_writer_finish(w, &res->blob_content, NULL);
+		if (r < 0)
+			return cairn_error_from(t->err, r, "%s: storing the blob", t->name);
+		res->has_blob_content = true;
+	}
+	cairn_reader_digests(t->reader, &res->blob_digest, &res->blob_size, &res->diff_id,
+			     &res->diff_size);
+	res->compression = cairn_reader_compression(t->reader);
+	if (t->split) {
+		r = tar_split_finish(t->split, res->diff_size, &res->tar_split);
+		if (r < 0)
+			return split_fail(t, r);
+		res->has_tar_split = true;
+	}
+	return 0;
+}
+
+static int import_run(struct tar_import *t, const struct cairn_tar_import_options *o,
+		      struct cairn_tar_import_result *res)
+{
+	int r = open_pipeline(t, o);
 	if (r >= 0)
 		r = import_entries(t);
 	if (r >= 0)
@@ -401,16 +530,7 @@ static int import_run(struct tar_import *t, bool keep_blob, struct cairn_tar_imp
 	r = cairn_layer_builder_finish(steal_pointer(&t->lb), &res->layer, t->err);
 	if (r < 0)
 		return cairn_error_prefix(t->err, "%s", t->name);
-	if (t->blob) {
-		cairn_content_writer *w = steal_pointer(&t->blob);
-		r = cairn_content_writer_finish(w, &res->blob_content, NULL);
-		if (r < 0)
-			return cairn_error_from(t->err, r, "%s: storing the blob", t->name);
-	}
-	cairn_reader_digests(t->reader, &res->blob_digest, &res->blob_size, &res->diff_id,
-			     &res->diff_size);
-	res->compression = cairn_reader_compression(t->reader);
-	return 0;
+	return import_finish(t, res);
 }
 
 int cairn_layer_import_tar(cairn_batch *b, cairn_read_fn fn, void *userdata,
@@ -425,13 +545,16 @@ int cairn_layer_import_tar(cairn_batch *b, cairn_read_fn fn, void *userdata,
 	    .userdata = userdata,
 	    .root = -1,
 	};
+	static const struct cairn_tar_import_options none = {0};
 	struct cairn_tar_import_result res = {0};
-	int r = import_run(&t, opts && opts->keep_blob, &res);
+	int r = import_run(&t, opts ? opts : &none, &res);
 	if (t.a)
 		archive_read_free(t.a);
 	cairn_reader_free(t.reader);
 	if (t.blob)
 		cairn_content_writer_free(t.blob);
+	tar_split_free(t.split);
+	buf_clear(&t.pending);
 	cairn_layer_builder_free(t.lb);
 	pathmap_free(&t.map);
 	buf_clear(&t.prev);

@@ -22,10 +22,15 @@ struct tar_import {
 	cairn_error **err;
 	cairn_layer_builder *lb;
 	pathmap map;
-	/* input pipeline: fn -> (tee to blob) -> reader (decompress, digests) -> tar */
+	/* input pipeline: fn -> (tee to blob) -> reader (decompress, digests)
+	 * -> (tee to the tar-split) -> tar */
 	cairn_read_fn fn;
 	void *userdata;
 	cairn_content_writer *blob;
+	bool blob_undecided; /* keep_blob + tar_split: raw bytes wait in pending */
+	bytebuf pending;
+	tar_split *split;
+	bool split_file; /* the current entry's data is a file range of the split */
 	cairn_reader *reader;
 	struct archive *a;
 	uint8_t *buf;

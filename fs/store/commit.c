@@ -33,7 +33,8 @@ int store_batch_write_stage(cairn_store *s, MDB_txn *txn, void *userdata)
 		}
 		offs[n++] = off;
 	}
-	qsort_r(offs, n, sizeof(*offs), stage_cmp, st->data);
+	if (n > 1)
+		qsort_r(offs, n, sizeof(*offs), stage_cmp, st->data);
 	int r = 0;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const uint8_t *e = st->data + offs[i];
@@ -151,7 +152,8 @@ static int todo_cmp(const void *a, const void *b, void *userdata)
 static int put_contents(MDB_txn *txn, struct commit_ctx *c)
 {
 	cairn_batch *b = c->b;
-	qsort_r(c->todo, c->n_todo, sizeof(*c->todo), todo_cmp, b->contents);
+	if (c->n_todo > 1)
+		qsort_r(c->todo, c->n_todo, sizeof(*c->todo), todo_cmp, b->contents);
 	for (size_t i = 0; i < c->n_todo; i++) {
 		const struct staged_content *sc = &b->contents[c->todo[i]];
 		MDB_val k = mdb_val(sc->id.b, CAIRN_ID_LEN);

@@ -116,8 +116,14 @@ int cairn_layer_mark(cairn_store *s, const cairn_id *layer, cairn_idset *set, ca
 struct cairn_tar_import_options {
 	const char *name;  /* for messages: "rootfs.tar.gz", "blobs/sha256/ab12..." */
 	/* When set, the raw input bytes (as read from fn, before decompression)
-	 * are also stored as a content; its id goes to *ret_blob_content. */
+	 * are also stored as a content; its id goes to ret->blob_content. */
 	bool keep_blob;
+	/* When set, the plain (decompressed) stream is recorded as a tar-split
+	 * (see below) whose id goes to ret->tar_split: the stream can be
+	 * reproduced byte for byte from the store.  With keep_blob as well,
+	 * exactly one of the two is kept: the blob for compressed input, the
+	 * tar-split for uncompressed input (whose bytes the split reproduces). */
+	bool tar_split;
 };
 struct cairn_tar_import_result {
 	cairn_id layer;
@@ -126,7 +132,9 @@ struct cairn_tar_import_result {
 	cairn_digest blob_digest;  /* sha256 of the raw input */
 	uint64_t blob_size;
 	cairn_compression compression;
-	cairn_id blob_content;     /* when keep_blob */
+	cairn_id blob_content;     /* when has_blob_content */
+	cairn_id tar_split;        /* when has_tar_split */
+	bool has_blob_content, has_tar_split;
 };
 /* Imports a tar stream (plain, gzip, zstd, xz, bzip2) as a layer in batch b.
  * OCI whiteouts (.wh.NAME) and opaque markers (.wh..wh..opq) become
@@ -142,6 +150,41 @@ struct cairn_tar_import_result {
 int cairn_layer_import_tar(cairn_batch *b, cairn_read_fn fn, void *userdata,
 			   const struct cairn_tar_import_options *opts,
 			   struct cairn_tar_import_result *ret, cairn_error **err);
+
+/* ---- tar-split: an imported tar stream, reproducible ------------------ */
+
+/* A tar-split records the plain stream of an import as segments: file
+ * data (a reference to the file's content, whose bytes are exactly the
+ * stream's bytes there) and literal bytes (tar headers, PAX and GNU
+ * records, padding, end blocks, trailing bytes, the data of entries that
+ * are not plain regular files, e.g. sparse ones), the latter kept together
+ * in one content of their own.  The split is itself a content (format at
+ * the top of fs/layer/tar-split.c); its id names it.  File data is stored
+ * once, as the layer's chunked contents. */
+
+/* Writes the recorded stream to out (not closed).  A damaged or missing
+ * content fails with CAIRN_E_CORRUPT / CAIRN_E_NOTFOUND.  The caller
+ * verifies the bytes (sha256 = diff_id) where it matters. */
+int cairn_tar_split_write(cairn_store *s, const cairn_id *split, cairn_writer *out,
+			  cairn_error **err);
+/* The same for a split (and contents) staged in batch b, not committed yet. */
+int cairn_tar_split_write_staged(cairn_batch *b, const cairn_id *split, cairn_writer *out,
+				 cairn_error **err);
+/* Adds the split, its literal content and every file content it
+ * references to set (for prune/fsck). */
+int cairn_tar_split_mark(cairn_store *s, const cairn_id *split, cairn_idset *set,
+			 cairn_error **err);
+struct cairn_tar_split_info {
+	uint64_t size;          /* bytes of the stream */
+	uint64_t literal_bytes; /* of which literal */
+	uint64_t segments, files;
+};
+/* Checks a split without reading file data: it parses, its literal content
+ * and every file content exist with the recorded sizes.  Problems go to
+ * report (one line each, "tar-split <id>: ..."); returns their number, or a
+ * negative error.  ret (may be NULL) gets the summary. */
+int cairn_tar_split_check(cairn_store *s, const cairn_id *split, cairn_report_fn report,
+			  void *userdata, struct cairn_tar_split_info *ret);
 
 /* ---- tar export ------------------------------------------------------- */
 

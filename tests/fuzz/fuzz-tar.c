@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzz target for the tar importer.  Each input is imported into one
- * store (created once under a temporary directory); an input that
- * imports is exported, and the export must import to the same layer and
- * export to the same bytes again.  Errors must come with a one-line
+ * store (created once under a temporary directory) with a tar-split; an
+ * input that imports must replay from its split to exactly its plain
+ * (decompressed) bytes (or, with keep_blob and compressed input, keep
+ * exactly its raw bytes), and is exported: the export must import to the
+ * same layer and export to the same bytes again.  Errors must come with a one-line
  * message.  Layers are dropped after each run and the store is swept
  * every 64 runs, so it does not grow.
  */
@@ -61,11 +63,70 @@ static int mem_append(void *userdata, const void *p, size_t len)
 	return buf_append(userdata, p, len);
 }
 
+/* The decompressed bytes of an input that imported (so it decompresses). */
+static void plain_of(const uint8_t *data, size_t size, bytebuf *out)
+{
+	struct mem m = {data, size, 0};
+	cairn_reader *rd = NULL;
+	uint8_t buf[65536];
+	if (cairn_reader_new(mem_read, &m, &rd) < 0)
+		abort();
+	for (;;) {
+		ssize_t n = cairn_reader_read(rd, buf, sizeof(buf));
+		if (n < 0)
+			abort();
+		if (n == 0)
+			break;
+		if (buf_append(out, buf, (size_t) n) < 0)
+			abort();
+	}
+	cairn_reader_free(rd);
+}
+
+static bool content_is(const cairn_id *id, const void *data, size_t len)
+{
+	void *got = NULL;
+	size_t got_len = 0;
+	bool same = cairn_content_read_all(store, id, &got, &got_len) >= 0 && got_len == len &&
+		    memcmp(got, data, len) == 0;
+	free(got);
+	return same;
+}
+
+/* What the import kept reproduces the input: the split its plain bytes,
+ * the blob its raw bytes. */
+static void check_kept(const uint8_t *data, size_t size, const struct cairn_tar_import_result *res,
+		       bool keep_blob)
+{
+	if (keep_blob && res->has_tar_split == res->has_blob_content)
+		abort(); /* exactly one of them */
+	if (!keep_blob && (!res->has_tar_split || res->has_blob_content))
+		abort();
+	if (res->has_blob_content && !content_is(&res->blob_content, data, size))
+		abort();
+	if (!res->has_tar_split)
+		return;
+	bytebuf plain = {0}, out = {0};
+	plain_of(data, size, &plain);
+	cairn_writer *w = cairn_writer_fn(mem_append, &out);
+	if (!w || cairn_tar_split_write(store, &res->tar_split, w, NULL) < 0)
+		abort(); /* a stored split always replays */
+	cairn_writer_free(w);
+	if (out.len != plain.len || (out.len && memcmp(out.data, plain.data, out.len) != 0) ||
+	    plain.len != res->diff_size)
+		abort(); /* replay == the plain input */
+	if (cairn_tar_split_check(store, &res->tar_split, NULL, NULL, NULL) != 0)
+		abort();
+	buf_clear(&plain);
+	buf_clear(&out);
+}
+
 /* Imports and commits; returns the import's result. */
 static int import(const uint8_t *data, size_t size, cairn_id *ret)
 {
 	struct mem m = {data, size, 0};
-	struct cairn_tar_import_options o = {.name = "fuzz.tar", .keep_blob = size & 1};
+	struct cairn_tar_import_options o = {
+	    .name = "fuzz.tar", .keep_blob = size & 1, .tar_split = true};
 	struct cairn_tar_import_result res;
 	cairn_batch *b = NULL;
 	cairn_error *err = NULL;
@@ -79,6 +140,8 @@ static int import(const uint8_t *data, size_t size, cairn_id *ret)
 		abort();
 	cairn_batch_free(b); /* abandons a failed import */
 	cairn_error_free(err);
+	if (r >= 0)
+		check_kept(data, size, &res, o.keep_blob);
 	if (r >= 0)
 		*ret = res.layer;
 	return r;
