@@ -5,7 +5,8 @@
  *
  * Resolution order (as Docker): a full id ("sha256:<hex>" or 64 hex), a
  * reference (tag, or name@digest matching an image id, manifest or index
- * digest), then a unique id prefix of at least 4 hex digits.
+ * digest: see resolve_digest), then a unique id prefix of at least 4 hex
+ * digits.
  */
 #include <cairn/image.h>
 
@@ -88,9 +89,30 @@ int tag_list_names(const tag_list *t, const char *id, bool familiar, char ***ret
 
 /* ---- resolving ------------------------------------------------------------------ */
 
+struct list_ctx {
+	size_t n;
+	img_rec *recs;
+};
+
+static int list_collect(const void *key, size_t klen, const void *val, size_t vlen, void *userdata)
+{
+	struct list_ctx *c = userdata;
+	char id[IMAGE_ID_LEN + 1];
+	if (klen != IMAGE_ID_LEN)
+		return 0;
+	memcpy(id, key, IMAGE_ID_LEN);
+	id[IMAGE_ID_LEN] = 0;
+	img_rec *n = realloc(c->recs, (c->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->recs = n;
+	if (img_rec_decode(id, val, vlen, &n[c->n]) >= 0)
+		c->n++;
+	return 0;
+}
+
 struct find_ctx {
-	const char *prefix;	    /* hex prefix, or */
-	const cairn_digest *digest; /* a manifest/index/config digest */
+	const char *prefix; /* hex prefix of an id */
 	char found[IMAGE_ID_LEN + 1];
 	unsigned matches;
 };
@@ -100,21 +122,8 @@ static int find_one(const void *key, size_t klen, const void *val, size_t vlen, 
 	struct find_ctx *c = userdata;
 	if (klen != IMAGE_ID_LEN)
 		return 0;
-	bool hit;
-	if (c->prefix) {
-		hit = strncmp((const char *) key + 7, c->prefix, strlen(c->prefix)) == 0;
-	} else {
-		img_rec r;
-		char id[IMAGE_ID_LEN + 1];
-		memcpy(id, key, IMAGE_ID_LEN);
-		id[IMAGE_ID_LEN] = 0;
-		if (img_rec_decode(id, val, vlen, &r) < 0)
-			return 0;
-		const img_desc *d = r.is_index ? &r.index : &r.manifest;
-		hit = d->set && memcmp(d->digest.b, c->digest->b, CAIRN_DIGEST_LEN) == 0;
-		img_rec_clear(&r);
-	}
-	if (hit && c->matches++ == 0) {
+	if (strncmp((const char *) key + 7, c->prefix, strlen(c->prefix)) == 0 &&
+	    c->matches++ == 0) {
 		memcpy(c->found, key, IMAGE_ID_LEN);
 		c->found[IMAGE_ID_LEN] = 0;
 	}
@@ -148,22 +157,88 @@ static int resolve_prefix(cairn_store *s, const char *name, const char *hex, cha
 	return (*ret_id = strdup(c.found)) ? 0 : -ENOMEM;
 }
 
+/* Whether repo (normalized "domain/path") may name the image id: it is
+ * the repository of one of its names, or the image has no name at all. */
+static bool repo_names(const tag_list *tags, const char *id, const char *repo)
+{
+	bool named = false;
+	for (size_t i = 0; i < tags->n; i++) {
+		if (strcmp(tags->t[i].id, id) != 0)
+			continue;
+		named = true;
+		size_t n = strlen(repo);
+		/* normalized tags are "domain/path:tag" */
+		if (strncmp(tags->t[i].ref, repo, n) == 0 && tags->t[i].ref[n] == ':')
+			return true;
+	}
+	return !named;
+}
+
+/* The digests an image answers to without computing anything: its id (the
+ * config digest) and the verbatim manifest or index digest. */
+static bool digest_known(const img_rec *r, const char *digest, const cairn_digest *d)
+{
+	const img_desc *m = r->is_index ? &r->index : &r->manifest;
+	return strcmp(r->id, digest) == 0 ||
+	       (m->set && memcmp(m->digest.b, d->b, CAIRN_DIGEST_LEN) == 0);
+}
+
+/* An image of cairn's own has no verbatim manifest: it answers to the
+ * digest of the manifest a default save writes (what inspect shows).  One
+ * whose manifest cannot be generated (a damaged layer: fsck reports it)
+ * matches nothing rather than failing every digest lookup. */
+static bool digest_generated(cairn_store *s, const img_rec *r, const cairn_digest *d)
+{
+	_cleanup_(cairn_error_freep) cairn_error *e = NULL;
+	cairn_digest md;
+	if (r->is_index || r->manifest.set || manifest_default(s, r, NULL, NULL, &md, &e) < 0)
+		return false;
+	return memcmp(md.b, d->b, CAIRN_DIGEST_LEN) == 0;
+}
+
+/*
+ * NAME@sha256:... names the image whose id (config digest), manifest
+ * digest (as inspect reports it) or index digest is the digest; a tag
+ * next to the digest is ignored, as Docker does.  Docker only accepts the
+ * digest under a repository the image is known by (its RepoDigests), so
+ * the repository must be one of the image's names; an image without any
+ * name (a platform image of an index, an unnamed load) is found under any
+ * repository, since it has no name to check against.  Recorded digests
+ * are tried first; generated manifests are only computed for the images
+ * the repository admits (their layer digests are cached after the first).
+ */
+static int resolve_digest(cairn_store *s, const cairn_ref *ref, char **ret_id)
+{
+	cairn_digest d;
+	if (cairn_digest_parse(ref->digest, false, &d) < 0)
+		return -ENOENT;
+	_cleanup_free_ char *repo = cairn_ref_repository(ref);
+	struct list_ctx c = {0};
+	tag_list tags = {0};
+	int r = repo ? cairn_store_foreach(s, CAIRN_T_IMAGES, list_collect, &c) : -ENOMEM;
+	if (r >= 0)
+		r = tag_list_load(s, &tags);
+	const img_rec *hit = NULL;
+	for (size_t i = 0; r >= 0 && !hit && i < c.n; i++)
+		if (digest_known(&c.recs[i], ref->digest, &d) &&
+		    repo_names(&tags, c.recs[i].id, repo))
+			hit = &c.recs[i];
+	for (size_t i = 0; r >= 0 && !hit && i < c.n; i++)
+		if (repo_names(&tags, c.recs[i].id, repo) && digest_generated(s, &c.recs[i], &d))
+			hit = &c.recs[i];
+	if (r >= 0)
+		r = !hit ? -ENOENT : (*ret_id = strdup(hit->id)) ? 0 : -ENOMEM;
+	for (size_t i = 0; i < c.n; i++)
+		img_rec_clear(&c.recs[i]);
+	free(c.recs);
+	tag_list_clear(&tags);
+	return r;
+}
+
 static int resolve_ref(cairn_store *s, const cairn_ref *ref, char **ret_id)
 {
-	if (ref->digest) {
-		cairn_digest d;
-		if (cairn_digest_parse(ref->digest, false, &d) < 0)
-			return -ENOENT;
-		if (cairn_store_has(s, CAIRN_T_IMAGES, ref->digest, strlen(ref->digest)) > 0)
-			return (*ret_id = strdup(ref->digest)) ? 0 : -ENOMEM;
-		struct find_ctx c = {.digest = &d};
-		int r = cairn_store_foreach(s, CAIRN_T_IMAGES, find_one, &c);
-		if (r < 0)
-			return r;
-		if (!c.matches)
-			return -ENOENT;
-		return (*ret_id = strdup(c.found)) ? 0 : -ENOMEM;
-	}
+	if (ref->digest)
+		return resolve_digest(s, ref, ret_id);
 	_cleanup_free_ char *norm = cairn_ref_string(ref);
 	char id[IMAGE_ID_LEN + 1];
 	if (!norm)
@@ -418,28 +493,6 @@ static int summary_fill(cairn_store *s, const img_rec *r, struct cairn_image_sum
 	if (buf_append(&out, "", 1) < 0)
 		return -ENOMEM;
 	sum->platform = (char *) out.data;
-	return 0;
-}
-
-struct list_ctx {
-	size_t n;
-	img_rec *recs;
-};
-
-static int list_collect(const void *key, size_t klen, const void *val, size_t vlen, void *userdata)
-{
-	struct list_ctx *c = userdata;
-	char id[IMAGE_ID_LEN + 1];
-	if (klen != IMAGE_ID_LEN)
-		return 0;
-	memcpy(id, key, IMAGE_ID_LEN);
-	id[IMAGE_ID_LEN] = 0;
-	img_rec *n = realloc(c->recs, (c->n + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	c->recs = n;
-	if (img_rec_decode(id, val, vlen, &n[c->n]) >= 0)
-		c->n++;
 	return 0;
 }
 

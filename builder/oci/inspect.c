@@ -58,26 +58,6 @@ static int put_names(cairn_store *s, json_t *o, const char *id)
 	return r;
 }
 
-/* The manifest `save` writes by default, and its digest. */
-static int default_manifest(cairn_store *s, const img_rec *r, char **ret, size_t *ret_len,
-			    cairn_digest *ret_digest, cairn_error **err)
-{
-	if (r->manifest.set) {
-		int k = blob_read(s, &r->manifest.digest, OCI_JSON_MAX, ret, ret_len, err);
-		if (k >= 0)
-			*ret_digest = r->manifest.digest;
-		return k;
-	}
-	lb_updates u = {0};
-	int k = manifest_build(s, r, -1, false, NULL, &u, ret, ret_len, err);
-	if (k >= 0) {
-		cairn_sha256(*ret, *ret_len, ret_digest);
-		lb_updates_commit(s, &u); /* a cache: failure is harmless */
-	}
-	lb_updates_clear(&u);
-	return k;
-}
-
 static int inspect_manifest(cairn_store *s, const img_rec *r, json_t *o, cairn_error **err)
 {
 	_cleanup_free_ char *cfg = NULL, *man = NULL;
@@ -85,7 +65,7 @@ static int inspect_manifest(cairn_store *s, const img_rec *r, json_t *o, cairn_e
 	cairn_digest md;
 	int k = blob_read(s, &r->config.digest, 64u << 20, &cfg, &clen, err);
 	if (k >= 0)
-		k = default_manifest(s, r, &man, &mlen, &md, err);
+		k = manifest_default(s, r, &man, &mlen, &md, err);
 	if (k < 0)
 		return k;
 	json_t *config = json_loadb(cfg, clen, 0, NULL);

@@ -3,9 +3,11 @@
  * Sources for `load`: an OCI layout directory, or a tar archive (plain or
  * compressed; "-" spools stdin to ROOT/tmp first) read in two passes with
  * libarchive.  Pass 1 lists every entry (names normalized: leading "./"
- * and "/" dropped; symlinks and hardlinks resolved lexically inside the
- * archive) and keeps documents of at most 4 MiB that start like JSON, so
- * manifests and configs can be validated before any layer is read.  Pass
+ * dropped; symlinks and hardlinks resolved lexically inside the archive)
+ * and keeps documents of at most 4 MiB that start like JSON, so manifests
+ * and configs can be validated before any layer is read.  A member named
+ * with a ".." component or an absolute path (or a hardlink to such a
+ * name) makes the whole archive hostile: refused in pass 1.  Pass
  * 2 streams the layer blobs in archive order.  Nothing is extracted.
  */
 #include <archive.h>
@@ -255,12 +257,72 @@ static char *dir_of(const char *name)
 	return strndup(name, slash ? (size_t) (slash - name) : 0);
 }
 
+/* ---- unsafe member names ------------------------------------------------------------- */
+
+/* The name with control bytes, '"' and '\\' as \xNN, cut after 200 bytes
+ * (any byte string may be a member name; messages are one line). */
+static char *member_quote(const char *s)
+{
+	size_t n = strnlen(s, 201);
+	char *q = malloc(MIN(n, 200) * 4 + 4);
+	if (!q)
+		return NULL;
+	char *o = q;
+	for (size_t i = 0; i < MIN(n, 200); i++) {
+		unsigned char c = (unsigned char) s[i];
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char) c;
+	}
+	strcpy(o, n > 200 ? "..." : "");
+	return q;
+}
+
+/* Why a member name (or hardlink target, also a member name) is unsafe,
+ * or NULL.  Nothing is extracted, but an archive naming a path outside
+ * itself is hostile: it is refused whether or not index.json or
+ * manifest.json reach that member.  Names made of "/" and "." only are
+ * the archive's root directory, as in layer tars. */
+static const char *member_unsafe(const char *name)
+{
+	bool root = true;
+	for (const char *p = name; *p;) {
+		const char *e = strchrnul(p, '/');
+		size_t l = (size_t) (e - p);
+		if (l == 2 && p[0] == '.' && p[1] == '.')
+			return "path contains a \"..\" component";
+		root = root && (l == 0 || (l == 1 && p[0] == '.'));
+		p = *e ? e + 1 : e;
+	}
+	return name[0] == '/' && !root ? "absolute path" : NULL;
+}
+
+static int member_check(load_src *src, struct archive_entry *ae, cairn_error **err)
+{
+	const char *name = archive_entry_pathname(ae) ?: "";
+	const char *hl = archive_entry_hardlink(ae);
+	const char *why = member_unsafe(name), *hwhy = hl ? member_unsafe(hl) : NULL;
+	if (!why && !hwhy)
+		return 0;
+	_cleanup_free_ char *q = member_quote(name);
+	_cleanup_free_ char *hq = hwhy ? member_quote(hl) : NULL;
+	if (!q || (hwhy && !hq))
+		return -ENOMEM;
+	if (why)
+		return cairn_error_set(err, CAIRN_E_UNSAFE, "%s: member \"%s\": %s", src->label, q,
+				       why);
+	return cairn_error_set(err, CAIRN_E_UNSAFE, "%s: member \"%s\": hardlink target \"%s\": %s",
+			       src->label, q, hq, hwhy);
+}
+
 static int entry_add(load_src *src, struct archive *a, struct archive_entry *ae, cairn_error **err)
 {
 	const char *hl = archive_entry_hardlink(ae);
 	mode_t type = archive_entry_filetype(ae);
-	if (!hl && type != AE_IFREG && type != AE_IFLNK)
-		return 0;
+	int r = member_check(src, ae, err);
+	if (r < 0 || (!hl && type != AE_IFREG && type != AE_IFLNK))
+		return r;
 	struct src_entry e = {.name = entry_name(archive_entry_pathname(ae) ?: "")};
 	if (!e.name)
 		return -ENOMEM;
@@ -268,7 +330,6 @@ static int entry_add(load_src *src, struct archive *a, struct archive_entry *ae,
 		free(e.name);
 		return 0;
 	}
-	int r = 0;
 	bool is_link = hl || type == AE_IFLNK;
 	_cleanup_free_ char *dir = dir_of(e.name);
 	if (hl)

@@ -57,6 +57,33 @@ int manifest_build(cairn_store *s, const img_rec *r, int compression, bool need_
 	return k;
 }
 
+int manifest_default(cairn_store *s, const img_rec *r, char **ret_json, size_t *ret_len,
+		     cairn_digest *ret_digest, cairn_error **err)
+{
+	if (r->manifest.set) {
+		int k = ret_json ? blob_read(s, &r->manifest.digest, OCI_JSON_MAX, ret_json,
+					     ret_len, err)
+				 : 0;
+		if (k >= 0)
+			*ret_digest = r->manifest.digest;
+		return k;
+	}
+	lb_updates u = {0};
+	_cleanup_free_ char *json = NULL;
+	size_t len;
+	int k = manifest_build(s, r, -1, false, NULL, &u, &json, &len, err);
+	if (k >= 0) {
+		cairn_sha256(json, len, ret_digest);
+		lb_updates_commit(s, &u); /* a cache: failure is harmless */
+		if (ret_json) {
+			*ret_json = steal_pointer(&json);
+			*ret_len = len;
+		}
+	}
+	lb_updates_clear(&u);
+	return k;
+}
+
 static json_t *platform_build(const oci_platform *p)
 {
 	json_t *j = json_pack("{s:s, s:s}", "architecture", p->arch ? p->arch : "", "os",

@@ -342,6 +342,12 @@ int tarw_write_fn(void *userdata, const void *data, size_t len);
 int manifest_build(cairn_store *s, const img_rec *r, int compression, bool need_bytes,
 		   layer_blob *lbs, lb_updates *u, char **ret_json, size_t *ret_len,
 		   cairn_error **err);
+/* The manifest `save` writes by default (what `inspect` reports as Digest):
+ * the verbatim one of a loaded image, else the generated one with gzip
+ * layers, whose digests are computed once and cached in DIFFS.  ret_json
+ * may be NULL when only the digest is wanted. */
+int manifest_default(cairn_store *s, const img_rec *r, char **ret_json, size_t *ret_len,
+		     cairn_digest *ret_digest, cairn_error **err);
 /* The manifest JSON over already planned layer blobs (one per layer). */
 int manifest_json(const img_rec *r, const layer_blob *const *lbs, char **ret_json, size_t *ret_len);
 /* Builds an OCI index over child descriptors with their platforms. */

@@ -16,7 +16,8 @@
  * the consumed position must be exactly past data and padding, or the
  * import fails rather than record a wrong split.
  *
- * Each archive entry is normalized (tar-entry.c) and placed in the layer
+ * Each archive entry is normalized (tar-entry.c; the root directory may
+ * be named "./" or, absolutely, "/": see names_root) and placed in the layer
  * under the rules of OCI layers: ".wh.NAME" whiteouts, ".wh..wh..opq"
  * opaque markers, hardlinks only to earlier entries, nothing below a
  * symlink or a non-directory of the same archive, no duplicates.  A
@@ -322,13 +323,31 @@ static int resolve_hardlink(struct tar_import *t, const char *target, cairn_entr
 	return 0;
 }
 
+/* Whether an absolute name is the root directory itself: only "/" and "."
+ * components ("/", "/.", "//./").  Some writers name the root so (umoci
+ * insert SRC /); it is the root entry, as "./" is.  Every other absolute
+ * name stays refused by tar_path_normalize. */
+static bool names_root(const char *raw)
+{
+	if (raw[0] != '/')
+		return false;
+	for (const char *p = raw; *p;) {
+		const char *e = strchrnul(p, '/');
+		size_t l = (size_t) (e - p);
+		if (l > 1 || (l == 1 && p[0] != '.'))
+			return false;
+		p = *e ? e + 1 : e;
+	}
+	return true;
+}
+
 static int import_entry(struct tar_import *t, struct archive_entry *ae)
 {
 	const char *raw = archive_entry_pathname(ae), *why;
 	t->cur = raw ? raw : "";
 	if (!raw || !*raw)
 		return tar_fail(t, CAIRN_E_FORMAT, "empty name");
-	int r = tar_path_normalize(raw, &t->path, &why);
+	int r = tar_path_normalize(names_root(raw) ? "." : raw, &t->path, &why);
 	if (r < 0)
 		return r == -ENOMEM ? r : tar_fail(t, r, "%s", why);
 	enum entry_kind kind;

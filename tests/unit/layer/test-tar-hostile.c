@@ -53,7 +53,7 @@ static void refuse(const char *what, const bytebuf *tar, int code, const char *m
 #define REFUSE(what, code, part, ...)                                                              \
 	do {                                                                                       \
 		struct tb_entry l_[] = {__VA_ARGS__};                                              \
-		bytebuf t_;                                                                            \
+		bytebuf t_;                                                                        \
 		tar_of(&t_, l_, ARRAY_SIZE(l_));                                                   \
 		refuse(what, &t_, code, part);                                                     \
 		buf_clear(&t_);                                                                    \
@@ -63,6 +63,20 @@ static void test_paths(void)
 {
 	REFUSE("absolute path", CAIRN_E_UNSAFE, "test.tar: entry \"/etc/passwd\": absolute path",
 	       {.path = "/etc/passwd", .type = AE_IFREG});
+	/* only the root itself may be written absolutely ("/", "/.") */
+	REFUSE("absolute directory", CAIRN_E_UNSAFE, "test.tar: entry \"/etc/\": absolute path",
+	       {.path = "/etc/", .type = AE_IFDIR});
+	REFUSE("absolute with a double slash", CAIRN_E_UNSAFE,
+	       "entry \"//etc/passwd\": absolute path", {.path = "//etc/passwd", .type = AE_IFREG});
+	REFUSE("absolute ..", CAIRN_E_UNSAFE, "entry \"/../\": absolute path",
+	       {.path = "/..", .type = AE_IFDIR});
+	REFUSE("absolute after a root entry", CAIRN_E_UNSAFE,
+	       "entry \"/etc/passwd\": absolute path", {.path = "/", .type = AE_IFDIR},
+	       {.path = "/etc/passwd", .type = AE_IFREG});
+	REFUSE("root written twice", CAIRN_E_FORMAT, "entry \"./\": duplicate entry",
+	       {.path = "/", .type = AE_IFDIR}, {.path = "./", .type = AE_IFDIR});
+	REFUSE("root as a file, written absolutely", CAIRN_E_FORMAT, "root is not a directory",
+	       {.path = "/.", .type = AE_IFREG});
 	REFUSE("../ at the start", CAIRN_E_UNSAFE,
 	       "test.tar: entry \"../etc/passwd\": path escapes the root",
 	       {.path = "../etc/passwd", .type = AE_IFREG});

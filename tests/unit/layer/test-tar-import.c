@@ -295,13 +295,13 @@ static void test_merges(void)
 	struct tb t;
 	tb_open(&t, ARCHIVE_FORMAT_TAR_USTAR);
 	struct tb_entry list[] = {
-		{ .path = ".wh.a", .type = AE_IFREG },
-		{ .path = "a/", .type = AE_IFDIR, .mode = 0750 },
-		{ .path = "b", .type = AE_IFREG, .data = "b", .len = 1 },
-		{ .path = ".wh.b", .type = AE_IFREG },
-		{ .path = "c/x", .type = AE_IFREG },
-		{ .path = ".wh.c", .type = AE_IFREG },
-		{ .path = "./.wh..wh..opq", .type = AE_IFREG },
+	    {.path = ".wh.a", .type = AE_IFREG},
+	    {.path = "a/", .type = AE_IFDIR, .mode = 0750},
+	    {.path = "b", .type = AE_IFREG, .data = "b", .len = 1},
+	    {.path = ".wh.b", .type = AE_IFREG},
+	    {.path = "c/x", .type = AE_IFREG},
+	    {.path = ".wh.c", .type = AE_IFREG},
+	    {.path = "./.wh..wh..opq", .type = AE_IFREG},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(list); i++)
 		tb_add(&t, &list[i]);
@@ -343,6 +343,52 @@ static void test_empty_inputs(void)
 	is_int(res.diff_size, sizeof(zeros), "record padding counted in diff_size");
 }
 
+/* The root directory itself written as "/" (umoci insert SRC /), "/.",
+ * "//" or "./" is the root entry; the canonical export names it "./". */
+static void test_root_names(void)
+{
+	static const char *const roots[] = {"/", "/.", "//", "/./", "./", "."};
+	for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
+		struct tb t;
+		tb_open(&t, i % 2 ? ARCHIVE_FORMAT_TAR_PAX_RESTRICTED : ARCHIVE_FORMAT_TAR_USTAR);
+		struct tb_entry list[] = {
+		    {.path = roots[i], .type = AE_IFDIR, .mode = 0710, .uid = 7, .mtime = 1234},
+		    {.path = "etc/", .type = AE_IFDIR, .mode = 0755},
+		    {.path = "etc/x", .type = AE_IFREG, .data = "hi\n", .len = 3},
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(list); k++)
+			tb_add(&t, &list[k]);
+		tb_close(&t);
+		struct cairn_tar_import_result res;
+		char *msg = NULL;
+		int r = import_mem(s, t.out.data, t.out.len, 0, &res, &msg);
+		is_int(r, 0, "root written as \"%s\" imports: %s", roots[i], msg ? msg : "ok");
+		free(msg);
+		buf_clear(&t.out);
+		cairn_layer *l = NULL;
+		if (r < 0 || cairn_layer_open(s, &res.layer, &l, NULL) < 0)
+			continue;
+		const cairn_entry *e = get(l, "");
+		ok(e && e->type == CAIRN_ENTRY_DIR && e->mode == 0710 && e->uid == 7 &&
+		       e->mtime_sec == 1234,
+		   "\"%s\": the root entry with its metadata", roots[i]);
+		is_int(cairn_layer_count(l), 3, "\"%s\": three entries", roots[i]);
+		cairn_layer_free(l);
+		bytebuf out = {0};
+		struct archive *a = archive_read_new();
+		struct archive_entry *ae;
+		archive_read_support_format_tar(a);
+		ok(export_mem(s, &res.layer, -1, &out) >= 0 &&
+		       archive_read_open_memory(a, out.data, out.len) == ARCHIVE_OK &&
+		       archive_read_next_header(a, &ae) == ARCHIVE_OK &&
+		       strcmp(archive_entry_pathname(ae), "./") == 0 &&
+		       archive_entry_filetype(ae) == AE_IFDIR && archive_entry_perm(ae) == 0710,
+		   "\"%s\": the canonical export names the root \"./\"", roots[i]);
+		archive_read_free(a);
+		buf_clear(&out);
+	}
+}
+
 int main(void)
 {
 	s = test_store("store");
@@ -350,6 +396,7 @@ int main(void)
 	test_compressed();
 	test_gnu_sparse();
 	test_merges();
+	test_root_names();
 	test_empty_inputs();
 	is_int(fsck_problems(s), 0, "fsck clean");
 	cairn_store_free(s);

@@ -31,7 +31,8 @@ static int replay(const cairn_id *split, bytebuf *out, cairn_error **err)
  * before and after the commit.  plain: the uncompressed stream (NULL: the
  * input itself). */
 static bool split_roundtrip(const char *what, const void *data, size_t len, size_t chunk,
-			    const void *plain, size_t plain_len, struct cairn_tar_import_result *ret)
+			    const void *plain, size_t plain_len,
+			    struct cairn_tar_import_result *ret)
 {
 	cairn_batch *b = NULL;
 	cairn_error *err = NULL;
@@ -56,8 +57,8 @@ static bool split_roundtrip(const char *what, const void *data, size_t len, size
 	cairn_batch_free(b);
 	if (r >= 0)
 		r = replay(&res.tar_split, &out, &err);
-	bool good = r >= 0 && res.has_tar_split && !res.has_blob_content &&
-		    out.len == plain_len && staged.len == out.len && res.diff_size == plain_len &&
+	bool good = r >= 0 && res.has_tar_split && !res.has_blob_content && out.len == plain_len &&
+		    staged.len == out.len && res.diff_size == plain_len &&
 		    (plain_len == 0 || (memcmp(out.data, plain, plain_len) == 0 &&
 					memcmp(staged.data, out.data, out.len) == 0));
 	ok(good, "%s (%zu bytes, slices %zu): replay is the input", what, plain_len, chunk);
@@ -109,10 +110,9 @@ static bool sh(const char *fmt, ...)
 
 /* Runs a command that writes NAME in the temporary directory, then checks
  * the archive's replay with several slice sizes. */
-static void check_cmd(const char *name, const size_t *chunks, size_t n_chunks, const char *fmt,
-		      ...) __attribute__((format(printf, 4, 5)));
-static void check_cmd(const char *name, const size_t *chunks, size_t n_chunks, const char *fmt,
-		      ...)
+static void check_cmd(const char *name, const size_t *chunks, size_t n_chunks, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void check_cmd(const char *name, const size_t *chunks, size_t n_chunks, const char *fmt, ...)
 {
 	_cleanup_free_ char *cmd = NULL;
 	va_list ap;
@@ -331,8 +331,8 @@ static void test_compressed(void)
 	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
 		cairn_batch *b = NULL;
 		struct mem_in m = {in[i]->data, in[i]->len, 0, 0};
-		struct cairn_tar_import_options o = {.name = "both", .keep_blob = true,
-						     .tar_split = true};
+		struct cairn_tar_import_options o = {
+		    .name = "both", .keep_blob = true, .tar_split = true};
 		struct cairn_tar_import_result res = {0};
 		cairn_batch_new(s, &b);
 		int r = cairn_layer_import_tar(b, mem_read, &m, &o, &res, NULL);
@@ -637,6 +637,35 @@ static void test_mark(void)
 	buf_clear(&tar);
 }
 
+/* A root entry written as "/" (umoci insert SRC /) imports as the root
+ * and the split still replays the archive byte for byte. */
+static void test_root_slash(void)
+{
+	static const int formats[] = {ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				      ARCHIVE_FORMAT_TAR_GNUTAR};
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
+		struct tb t;
+		tb_open(&t, formats[i]);
+		struct tb_entry e[] = {
+		    {.path = "/", .type = AE_IFDIR, .mode = 0755, .mtime = 1600000000},
+		    {.path = "etc/", .type = AE_IFDIR, .mode = 0755},
+		    {.path = "etc/x", .type = AE_IFREG, .data = fx_big(), .len = 1000},
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(e); k++)
+			tb_add(&t, &e[k]);
+		tb_close(&t);
+		ok(t.out.len > 512 && t.out.data[0] == '/' && t.out.data[1] == 0,
+		   "format %d: the first header is named \"/\"", formats[i]);
+		struct cairn_tar_import_result res;
+		if (split_roundtrip("root entry \"/\"", t.out.data, t.out.len, 0, NULL, 0, &res)) {
+			struct cairn_layer_info info;
+			ok(cairn_layer_info(s, &res.layer, &info) == 0 && info.entries == 3,
+			   "format %d: root, etc and etc/x", formats[i]);
+		}
+		buf_clear(&t.out);
+	}
+}
+
 int main(void)
 {
 	is_root = geteuid() == 0;
@@ -651,6 +680,7 @@ int main(void)
 	test_python();
 	test_trailing();
 	test_libarchive();
+	test_root_slash();
 	test_compressed();
 	test_hostile();
 	test_damage();

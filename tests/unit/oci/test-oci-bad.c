@@ -282,6 +282,107 @@ static void test_archives(cairn_store *s)
 	free(dir);
 }
 
+/* Appends a member (file or hardlink) to a tar with Python's tarfile,
+ * which keeps names as given. */
+static bool tar_append(const char *tarf, const char *name, const char *hardlink)
+{
+	char *cmd = NULL;
+	if (asprintf(&cmd,
+		     "python3 - '%s' '%s' '%s' <<'EOF'\n"
+		     "import io, sys, tarfile\n"
+		     "with tarfile.open(sys.argv[1], 'a', format=tarfile.PAX_FORMAT) as tf:\n"
+		     "    t = tarfile.TarInfo(sys.argv[2])\n"
+		     "    if sys.argv[3]:\n"
+		     "        t.type, t.linkname = tarfile.LNKTYPE, sys.argv[3]\n"
+		     "        tf.addfile(t)\n"
+		     "    else:\n"
+		     "        t.size = 4\n"
+		     "        tf.addfile(t, io.BytesIO(b'bad\\n'))\n"
+		     "EOF\n",
+		     tarf, name, hardlink ? hardlink : "") < 0)
+		exit(99);
+	int r = run(cmd);
+	free(cmd);
+	return r == 0;
+}
+
+/* OCI and Docker archives with a member outside the archive: refused as a
+ * whole (CAIRN_E_UNSAFE) naming the archive and the member, even though
+ * nothing refers to that member; "/" and "./" (the root) are fine. */
+static void test_unsafe_members(cairn_store *s)
+{
+	if (run("python3 -c 'import tarfile' 2>/dev/null") != 0) {
+		ok(1, "# SKIP no python3");
+		return;
+	}
+	struct good g;
+	char *dir = fresh("members", &g), *tarf = tpath("members.tar"), *cmd = NULL;
+	static const struct {
+		const char *name, *link, *want, *what;
+	} cases[] = {
+	    {"../escape", NULL, "members.tar: member \"../escape\": path contains a \"..\"",
+	     "member ../escape"},
+	    {"blobs/../../x", NULL, "member \"blobs/../../x\"", "member blobs/../../x"},
+	    {"/tmp/cairn-unit-sentinel/x", NULL,
+	     "members.tar: member \"/tmp/cairn-unit-sentinel/x\": absolute path",
+	     "absolute member"},
+	    {"//x", NULL, "member \"//x\": absolute path", "member //x"},
+	    {"h", "/etc/passwd", "member \"h\": hardlink target \"/etc/passwd\": absolute path",
+	     "hardlink to an absolute path"},
+	    {"h", "../x", "hardlink target \"../x\": path contains", "hardlink to ../x"},
+	    {"bad\nname/../x", NULL, "member \"bad\\x0aname/../x\"", "a newline in the name"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (asprintf(&cmd, "rm -f '%s' && tar -C '%s' -cf '%s' .", tarf, dir, tarf) < 0)
+			exit(99);
+		ok(run(cmd) == 0 && tar_append(tarf, cases[i].name, cases[i].link),
+		   "%s: make the archive", cases[i].what);
+		free(cmd);
+		expect_refused(s, tarf, CAIRN_E_UNSAFE, cases[i].want, cases[i].what);
+	}
+	/* a Docker archive: the same check */
+	char *ddir = tpath("docker-members"), *dtar = tpath("docker-members.tar");
+	if (asprintf(&cmd,
+		     "mkdir -p '%s' && printf '[]' > '%s/manifest.json' && "
+		     "tar -C '%s' -cf '%s' manifest.json",
+		     ddir, ddir, ddir, dtar) < 0)
+		exit(99);
+	ok(run(cmd) == 0 && tar_append(dtar, "/abs/layer.tar", NULL), "make a Docker archive");
+	free(cmd);
+	expect_refused(s, dtar, CAIRN_E_UNSAFE,
+		       "docker-members.tar: member \"/abs/layer.tar\": absolute path",
+		       "Docker archive with an absolute member");
+	/* the root directory as "/" is no escape: the archive loads */
+	if (asprintf(&cmd, "rm -f '%s' && tar -C '%s' -cf '%s' .", tarf, dir, tarf) < 0)
+		exit(99);
+	ok(run(cmd) == 0, "make the archive again");
+	free(cmd);
+	if (asprintf(&cmd,
+		     "python3 - '%s' <<'EOF'\n"
+		     "import sys, tarfile\n"
+		     "with tarfile.open(sys.argv[1], 'a', format=tarfile.PAX_FORMAT) as tf:\n"
+		     "    t = tarfile.TarInfo('/')\n"
+		     "    t.type = tarfile.DIRTYPE\n"
+		     "    tf.addfile(t)\n"
+		     "EOF\n",
+		     tarf) < 0)
+		exit(99);
+	ok(run(cmd) == 0, "append a \"/\" directory member");
+	free(cmd);
+	cairn_error *err = NULL;
+	ok_err(cairn_image_load(s, tarf, NULL, NULL, &err), err, "an archive with \"/\" loads");
+	char *deleted = NULL;
+	ok_err(cairn_image_remove(s, "bad:1", false, &deleted, &err), err, "remove it again");
+	free(deleted);
+	struct cairn_prune_stats st;
+	ok_err(cairn_prune(s, &st, &err), err, "prune");
+	free(ddir);
+	free(dtar);
+	free(tarf);
+	free_good(&g);
+	free(dir);
+}
+
 static void test_hostile(cairn_store *s)
 {
 	struct good g;
@@ -299,6 +400,7 @@ int main(void)
 	test_diff_id(s);
 	test_json(s);
 	test_archives(s);
+	test_unsafe_members(s);
 	test_hostile(s);
 	/* interrupted batches leave only garbage chunks: prune removes them */
 	struct cairn_prune_stats st;
