@@ -31,7 +31,7 @@ static const struct verb verbs[] = {
 	 "cairn rmi [-f] NAME..."},
 	{"du", cmd_du, "Show store usage and dedup ratio", "cairn du [--json]"},
 	{"prune", cmd_prune, "Remove everything no image references", "cairn prune [--json]"},
-	{"fsck", cmd_fsck, "Check every chunk and reference in the store", "cairn fsck [-q]"},
+	{"fsck", cmd_fsck, "Check every chunk and reference in the store", "cairn fsck [-q] [--replay]"},
 };
 
 static void usage(FILE *f)

@@ -142,14 +142,19 @@ int cmd_fsck(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"quiet", no_argument, NULL, 'q'},
+		{"replay", no_argument, NULL, 'R'},
 		{},
 	};
 	bool quiet = false;
+	unsigned flags = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
-		if (c != 'q')
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'R')
+			flags |= CAIRN_FSCK_REPLAY;
+		else
 			return cli_bad_option(cli, c, argv);
-		quiet = true;
 	}
 	if (optind != argc)
 		return cli_usage(cli, "unexpected argument \"%s\"", argv[optind]);
@@ -158,7 +163,7 @@ int cmd_fsck(struct cli *cli, int argc, char **argv)
 		return 1;
 	struct cairn_fsck_stats st = {0};
 	_cleanup_error_ cairn_error *err = NULL;
-	int r = cairn_fsck(s, print_problem, NULL, &st, &err);
+	int r = cairn_fsck(s, flags, print_problem, NULL, &st, &err);
 	if (r < 0)
 		return cli_fail(cli, err, r);
 	if (r > 0) {

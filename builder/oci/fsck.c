@@ -7,8 +7,8 @@
  * (which must parse and whose literal and file contents must exist with
  * their sizes), layers -> file contents.  An uncompressed layer blob may
  * have no BLOBS entry when a diff with its digest reproduces it.  With
- * CAIRN_FSCK_REPLAY=1 in the environment every tar-split is also replayed
- * and must hash to its diff_id (reads all layer data: slow).  One line per
+ * CAIRN_FSCK_REPLAY every tar-split is also replayed and must hash to its
+ * diff_id (reads all layer data: slow).  One line per
  * problem; the result is the number of problems.
  */
 #include <stdarg.h>
@@ -23,6 +23,7 @@ struct fsck_ctx {
 	cairn_store *s;
 	cairn_report_fn report;
 	void *userdata;
+	unsigned flags;
 	uint64_t problems;
 };
 
@@ -214,8 +215,7 @@ static void check_split(struct fsck_ctx *c, const void *key, const diff_rec *d)
 	if (n == 0 && info.size != d->size)
 		problem(c, "diff sha256:%s: tar-split has %llu bytes, the diff %llu", hex,
 			(unsigned long long) info.size, (unsigned long long) d->size);
-	const char *deep = getenv("CAIRN_FSCK_REPLAY");
-	if (n == 0 && deep && strcmp(deep, "1") == 0) {
+	if (n == 0 && (c->flags & CAIRN_FSCK_REPLAY)) {
 		cairn_digest id;
 		memcpy(id.b, key, CAIRN_DIGEST_LEN);
 		replay_split(c, &id, d, hex);
@@ -290,14 +290,15 @@ static void check_layers(struct fsck_ctx *c)
 	rec_list_clear(&layers);
 }
 
-int cairn_fsck(cairn_store *s, cairn_report_fn report, void *userdata, struct cairn_fsck_stats *ret,
-	       cairn_error **err)
+int cairn_fsck(cairn_store *s, unsigned flags, cairn_report_fn report, void *userdata,
+	       struct cairn_fsck_stats *ret, cairn_error **err)
 {
 	struct cairn_fsck_stats st = {0};
 	int r = cairn_store_fsck(s, report, userdata, &st);
 	if (r < 0)
 		return cairn_error_from(err, r, "checking the store");
 	struct fsck_ctx c = {.s = s,
+			     .flags = flags,
 			     .report = report,
 			     .userdata = userdata,
 			     .problems = MAX(st.problems, (uint64_t) r)};

@@ -261,24 +261,6 @@ static char *dir_of(const char *name)
 
 /* The name with control bytes, '"' and '\\' as \xNN, cut after 200 bytes
  * (any byte string may be a member name; messages are one line). */
-static char *member_quote(const char *s)
-{
-	size_t n = strnlen(s, 201);
-	char *q = malloc(MIN(n, 200) * 4 + 4);
-	if (!q)
-		return NULL;
-	char *o = q;
-	for (size_t i = 0; i < MIN(n, 200); i++) {
-		unsigned char c = (unsigned char) s[i];
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-			o += sprintf(o, "\\x%02x", c);
-		else
-			*o++ = (char) c;
-	}
-	strcpy(o, n > 200 ? "..." : "");
-	return q;
-}
-
 /* Why a member name (or hardlink target, also a member name) is unsafe,
  * or NULL.  Nothing is extracted, but an archive naming a path outside
  * itself is hostile: it is refused whether or not index.json or
@@ -305,8 +287,8 @@ static int member_check(load_src *src, struct archive_entry *ae, cairn_error **e
 	const char *why = member_unsafe(name), *hwhy = hl ? member_unsafe(hl) : NULL;
 	if (!why && !hwhy)
 		return 0;
-	_cleanup_free_ char *q = member_quote(name);
-	_cleanup_free_ char *hq = hwhy ? member_quote(hl) : NULL;
+	_cleanup_free_ char *q = quote_name(name, strnlen(name, 201));
+	_cleanup_free_ char *hq = hwhy ? quote_name(hl, strnlen(hl, 201)) : NULL;
 	if (!q || (hwhy && !hq))
 		return -ENOMEM;
 	if (why)

@@ -219,3 +219,21 @@ int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initia
 	*cap = n;
 	return 0;
 }
+
+char *quote_name(const char *s, size_t n)
+{
+	bool cut = n > 200;
+	char *q = malloc(MIN(n, 200) * 4 + 4);
+	if (!q)
+		return NULL;
+	char *o = q;
+	for (size_t i = 0; i < MIN(n, 200); i++) {
+		unsigned char c = (unsigned char) s[i];
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char) c;
+	}
+	strcpy(o, cut ? "..." : "");
+	return q;
+}

@@ -129,3 +129,8 @@ int cur_raw(cursor *c, size_t len, const void **ret);
 int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initial);
 #define ARRAY_RESERVE(arr, cap, need, initial)                                                     \
 	array_reserve((void **) &(arr), &(cap), (need), sizeof(*(arr)), (initial))
+
+/* A name from untrusted input made printable for a one-line message:
+ * control bytes, '"' and '\\' as \xNN, cut after 200 bytes ("...").
+ * Malloc'd; NULL on ENOMEM. */
+char *quote_name(const char *s, size_t n);

@@ -13,24 +13,6 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
-char *tar_quote(const char *s, size_t n)
-{
-	bool cut = n > 200;
-	char *q = malloc(MIN(n, 200) * 4 + 4);
-	if (!q)
-		return NULL;
-	char *o = q;
-	for (size_t i = 0; i < MIN(n, 200); i++) {
-		unsigned char c = (unsigned char) s[i];
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-			o += sprintf(o, "\\x%02x", c);
-		else
-			*o++ = (char) c;
-	}
-	strcpy(o, cut ? "..." : "");
-	return q;
-}
-
 int tar_fail(struct tar_import *t, int code, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL, *q = NULL;
@@ -41,9 +23,9 @@ int tar_fail(struct tar_import *t, int code, const char *fmt, ...)
 	if (n < 0)
 		return code;
 	if (t->cur)
-		q = tar_quote(t->cur, strlen(t->cur));
+		q = quote_name(t->cur, strlen(t->cur));
 	else if (t->have_prev)
-		q = tar_quote((const char *) t->prev.data, t->prev.len - 1);
+		q = quote_name((const char *) t->prev.data, t->prev.len - 1);
 	if (q)
 		return cairn_error_set(t->err, code, "%s: %s \"%s\": %s", t->name,
 				       t->cur ? "entry" : "after entry", q, msg);

@@ -34,7 +34,7 @@ static int export_fail(struct tar_export *x, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int export_fail(struct tar_export *x, int code, const char *fmt, ...)
 {
-	_cleanup_free_ char *msg = NULL, *q = tar_quote(x->cur->path, strlen(x->cur->path));
+	_cleanup_free_ char *msg = NULL, *q = quote_name(x->cur->path, strlen(x->cur->path));
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vasprintf(&msg, fmt, ap);

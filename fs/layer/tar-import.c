@@ -95,7 +95,7 @@ static int check_parents(struct tar_import *t, const char *path, size_t len)
 			return 0;
 		if (s) {
 			const cairn_entry *e = entry_at(t, s);
-			_cleanup_free_ char *q = tar_quote(path, end);
+			_cleanup_free_ char *q = quote_name(path, end);
 			if (e->type == CAIRN_ENTRY_SYMLINK)
 				return tar_fail(t, CAIRN_E_UNSAFE,
 						"path goes through the symlink \"%s\"",
@@ -307,7 +307,7 @@ static int resolve_hardlink(struct tar_import *t, const char *target, cairn_entr
 		return r == -ENOMEM ? r : tar_fail(t, r, "hardlink target: %s", why);
 	pathmap_slot *s = pathmap_get(&t->map, (const char *) norm.data, norm.len);
 	if (norm.len == 0 || !s || s->kind != PATHMAP_ENTRY || entry_is_whiteout(entry_at(t, s))) {
-		_cleanup_free_ char *q = tar_quote(target, strlen(target));
+		_cleanup_free_ char *q = quote_name(target, strlen(target));
 		return tar_fail(t, CAIRN_E_UNSAFE,
 				"hardlink to \"%s\", not an earlier entry of the archive",
 				q ? q : "?");

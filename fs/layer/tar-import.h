@@ -51,9 +51,6 @@ struct tar_import {
 /* Sets *t->err to "NAME: entry "X": message" and returns code. */
 int tar_fail(struct tar_import *t, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Archive names may hold any byte: quoted for a one-line message
- * (control bytes, '"' and '\\' as \xNN, cut after 200 bytes).  malloc'd. */
-char *tar_quote(const char *s, size_t len);
 /* Turns a libarchive failure into a message: truncation, decompression
  * errors, read errors, damaged headers. */
 int tar_archive_fail(struct tar_import *t, const char *what);

@@ -55,7 +55,8 @@ char *cairn_ref_repository(const cairn_ref *r);
 
 typedef struct cairn_image cairn_image;
 
-/* Resolves a name, a full or short (>= 4 hex) image id, or "sha256:<id>". */
+/* Resolves a name, NAME@sha256:DIGEST (image id, manifest or index digest),
+ * a full or short (>= 4 hex) image id, or "sha256:<id>". */
 int cairn_image_resolve(cairn_store *s, const char *name, char **ret_id, cairn_error **err);
 /* Opens an image by name or id (anything cairn_image_resolve takes).  A
  * multi-platform image opens as its child for the host's platform (else
@@ -163,8 +164,11 @@ int cairn_prune(cairn_store *s, struct cairn_prune_stats *ret, cairn_error **err
 
 /* Full check: store-level (chunks, contents, refcounts) plus every image,
  * blob, diff and layer reference.  Returns the number of problems. */
-int cairn_fsck(cairn_store *s, cairn_report_fn report, void *userdata, struct cairn_fsck_stats *ret,
-	       cairn_error **err);
+enum {
+	CAIRN_FSCK_REPLAY = 1u << 0, /* also rebuild every tar-split and check its diff_id */
+};
+int cairn_fsck(cairn_store *s, unsigned flags, cairn_report_fn report, void *userdata,
+	       struct cairn_fsck_stats *ret, cairn_error **err);
 
 #ifdef __cplusplus
 }

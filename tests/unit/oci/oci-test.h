@@ -71,14 +71,19 @@ static inline void fsck_line(const char *line, void *ud)
 		(*(int *) ud)++;
 }
 
-static inline int fsck_count(cairn_store *s)
+static inline int fsck_count_flags(cairn_store *s, unsigned flags)
 {
 	cairn_error *err = NULL;
-	int r = cairn_fsck(s, fsck_line, NULL, NULL, &err);
+	int r = cairn_fsck(s, flags, fsck_line, NULL, NULL, &err);
 	if (r < 0)
 		tap_diag("fsck failed: %s", err && err->msg ? err->msg : "?");
 	cairn_error_free(err);
 	return r;
+}
+
+static inline int fsck_count(cairn_store *s)
+{
+	return fsck_count_flags(s, 0);
 }
 
 /* ---- files ---------------------------------------------------------------------- */

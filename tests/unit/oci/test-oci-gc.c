@@ -228,7 +228,7 @@ static void test_fsck_finds(cairn_store *s)
 	   "delete the config blob record, add a dangling tag");
 	cairn_batch_free(b);
 	int problems = 0;
-	int r = cairn_fsck(s, fsck_line, &problems, NULL, &err);
+	int r = cairn_fsck(s, 0, fsck_line, &problems, NULL, &err);
 	ok_err(r, err, "fsck runs");
 	is_int(r, 2, "two problems found");
 	is_int(problems, 2, "two lines reported");
