@@ -36,6 +36,9 @@
  *   t.cache    the cairn_table record tables; opaque values.  t.meta holds
  *              "store.format" = "1".
  *
+ * Chunks are compressed at zstd level 2 by default (opts.zstd_level): in
+ * frames of at most 256 KiB level 3 gains ~2% in size for ~25% more CPU.
+ *
  * Chunking is FastCDC (chunker.c): a gear rolling hash, cut points searched
  * from 16 KiB on with an 18-bit mask up to 64 KiB and a 14-bit mask after
  * it, forced at 256 KiB; a hole ends the current data run.
@@ -454,7 +457,7 @@ int cairn_store_open(const char *root, const struct cairn_store_options *opts,
 	s->excl = (struct lockfd){.fd = -1};
 	pthread_rwlock_init(&s->maplock, NULL);
 	pthread_mutex_init(&s->mu, NULL);
-	s->zstd_level = opts && opts->zstd_level ? opts->zstd_level : 3;
+	s->zstd_level = opts && opts->zstd_level ? opts->zstd_level : 2;
 	s->threads =
 	    opts && opts->threads > 0 ? opts->threads : (int) sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->threads < 1)

@@ -83,7 +83,7 @@ typedef enum cairn_table {
 /* ---- store ---------------------------------------------------------- */
 
 struct cairn_store_options {
-	int zstd_level;     /* 0 = default (3) */
+	int zstd_level;     /* 0 = default (2, see docs/STORE.md) */
 	int threads;        /* compression workers, 0 = number of CPUs */
 	uint64_t map_size;  /* initial LMDB map size, 0 = default; env CAIRN_MAP_SIZE overrides */
 };
