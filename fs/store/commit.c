@@ -55,8 +55,8 @@ struct commit_ctx {
 	cairn_id missing;
 	/* per run of the transaction */
 	idmap seen, refs; /* refs: a = references added, b = index of a content */
-	size_t *todo;	  /* indexes of contents to put */
-	size_t n_todo;
+	size_t *fresh;	  /* indexes of contents to put */
+	size_t n_fresh;
 	struct idmap_entry *chunks;
 };
 
@@ -64,11 +64,11 @@ static void commit_ctx_reset(struct commit_ctx *c)
 {
 	store_idmap_clear(&c->seen);
 	store_idmap_clear(&c->refs);
-	free(c->todo);
+	free(c->fresh);
 	free(c->chunks);
-	c->todo = NULL;
+	c->fresh = NULL;
 	c->chunks = NULL;
-	c->n_todo = 0;
+	c->n_fresh = 0;
 	c->content = NULL;
 }
 
@@ -77,7 +77,7 @@ static void commit_ctx_reset(struct commit_ctx *c)
 static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 {
 	cairn_batch *b = c->b;
-	if (b->n_contents && !(c->todo = malloc(b->n_contents * sizeof(*c->todo))))
+	if (b->n_contents && !(c->fresh = malloc(b->n_contents * sizeof(*c->fresh))))
 		return -ENOMEM;
 	for (size_t i = 0; i < b->n_contents; i++) {
 		const struct staged_content *sc = &b->contents[i];
@@ -95,7 +95,7 @@ static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 			continue; /* present already */
 		if (r != -ENOENT)
 			return r;
-		c->todo[c->n_todo++] = i;
+		c->fresh[c->n_fresh++] = i;
 
 		struct record_iter it;
 		struct segment seg;
@@ -142,7 +142,7 @@ static int apply_refs(MDB_txn *txn, struct commit_ctx *c)
 	return 0;
 }
 
-static int todo_cmp(const void *a, const void *b, void *userdata)
+static int fresh_cmp(const void *a, const void *b, void *userdata)
 {
 	const struct staged_content *contents = userdata;
 	return memcmp(&contents[*(const size_t *) a].id, &contents[*(const size_t *) b].id,
@@ -152,10 +152,10 @@ static int todo_cmp(const void *a, const void *b, void *userdata)
 static int put_contents(MDB_txn *txn, struct commit_ctx *c)
 {
 	cairn_batch *b = c->b;
-	if (c->n_todo > 1)
-		qsort_r(c->todo, c->n_todo, sizeof(*c->todo), todo_cmp, b->contents);
-	for (size_t i = 0; i < c->n_todo; i++) {
-		const struct staged_content *sc = &b->contents[c->todo[i]];
+	if (c->n_fresh > 1)
+		qsort_r(c->fresh, c->n_fresh, sizeof(*c->fresh), fresh_cmp, b->contents);
+	for (size_t i = 0; i < c->n_fresh; i++) {
+		const struct staged_content *sc = &b->contents[c->fresh[i]];
 		MDB_val k = mdb_val(sc->id.b, CAIRN_ID_LEN);
 		MDB_val v = mdb_val(b->recdata.data + sc->off, sc->len);
 		int r = store_mdb_err(mdb_put(txn, b->s->dbi_contents, &k, &v, 0));
