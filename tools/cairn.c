@@ -101,17 +101,6 @@ int cli_fail(struct cli *cli, cairn_error *err, int r)
 	return 1;
 }
 
-int cli_errorf(struct cli *cli, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "cairn %s: ", cli->verb ? cli->verb : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
 int cli_usage(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;

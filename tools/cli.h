@@ -26,8 +26,7 @@ struct verb {
 cairn_store *cli_store(struct cli *cli);
 /* Prints "cairn VERB: message" for err (or strerror(r)) and returns 1. */
 int cli_fail(struct cli *cli, cairn_error *err, int r);
-/* Prints "cairn VERB: fmt..." and returns 1 (for usage errors: 2 via cli_usage). */
-int cli_errorf(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "cairn VERB: fmt... (see 'cairn VERB --help')" and returns 2. */
 int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reports what getopt_long (opterr = 0, optstring starting with ':')
  * refused: an unknown option or a missing argument.  Returns 2. */

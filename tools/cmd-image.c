@@ -10,8 +10,6 @@
 #include "cli.h"
 #include "util.h"
 
-DEFINE_CLEANUP_FUNC(cairn_error, cairn_error_free)
-#define _cleanup_error_ _cleanup_(cairn_error_freep)
 
 int cmd_import(struct cli *cli, int argc, char **argv)
 {

@@ -9,8 +9,6 @@
 #include "cli.h"
 #include "util.h"
 
-DEFINE_CLEANUP_FUNC(cairn_error, cairn_error_free)
-#define _cleanup_error_ _cleanup_(cairn_error_freep)
 
 static bool parse_json_flag(struct cli *cli, int argc, char **argv, bool *ret_json, int *ret)
 {

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cairn/error.h>
+
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
 #define _likely_(x) __builtin_expect(!!(x), 1)
@@ -66,6 +68,9 @@ static inline int steal_fd(int *fd)
 		if (*p)                                                                            \
 			func(*p);                                                                  \
 	}
+
+DEFINE_CLEANUP_FUNC(cairn_error, cairn_error_free)
+#define _cleanup_error_ _cleanup_(cairn_error_freep)
 
 /* Loops on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
