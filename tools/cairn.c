@@ -16,34 +16,35 @@
 #endif
 
 static const struct verb verbs[] = {
-	{"import", cmd_import, "Create a single-layer image from a root filesystem tarball",
-	 "cairn import [--platform OS/ARCH] [-m MESSAGE] FILE|- [NAME[:TAG]]"},
-	{"load", cmd_load, "Load images from an OCI archive, OCI layout or Docker archive",
-	 "cairn load [-q] [-i PATH]   (PATH: OCI archive, OCI layout directory, Docker archive; "
-	 "stdin when omitted)"},
-	{"save", cmd_save, "Write images to an OCI archive, OCI layout or Docker archive",
-	 "cairn save [--format oci|oci-dir|docker] [--compression gzip|zstd|none] -o PATH NAME..."},
-	{"images", cmd_images, "List images", "cairn images [--json] [-q] [--no-trunc]"},
-	{"inspect", cmd_inspect, "Show an image's manifest and config",
-	 "cairn inspect [--json] [--format manifest|config] NAME"},
-	{"tag", cmd_tag, "Give an image another name", "cairn tag SOURCE TARGET"},
-	{"rmi", cmd_rmi, "Remove image names (data is reclaimed by prune)",
-	 "cairn rmi [-f] NAME..."},
-	{"du", cmd_du, "Show store usage and dedup ratio", "cairn du [--json]"},
-	{"prune", cmd_prune, "Remove everything no image references", "cairn prune [--json]"},
-	{"fsck", cmd_fsck, "Check every chunk and reference in the store", "cairn fsck [-q] [--replay]"},
+    {"import", cmd_import, "Create a single-layer image from a root filesystem tarball",
+     "cairn import [--platform OS/ARCH] [-m MESSAGE] FILE|- [NAME[:TAG]]"},
+    {"load", cmd_load, "Load images from an OCI archive, OCI layout or Docker archive",
+     "cairn load [-q] [-i PATH]   (PATH: OCI archive, OCI layout directory, Docker archive; "
+     "stdin when omitted)"},
+    {"save", cmd_save, "Write images to an OCI archive, OCI layout or Docker archive",
+     "cairn save [--format oci|oci-dir|docker] [--compression gzip|zstd|none] -o PATH NAME..."},
+    {"images", cmd_images, "List images", "cairn images [--json] [-q] [--no-trunc]"},
+    {"inspect", cmd_inspect, "Show an image's manifest and config",
+     "cairn inspect [--json] NAME..."},
+    {"tag", cmd_tag, "Give an image another name", "cairn tag SOURCE TARGET"},
+    {"rmi", cmd_rmi, "Remove image names (data is reclaimed by prune)", "cairn rmi [-f] NAME..."},
+    {"du", cmd_du, "Show store usage and dedup ratio", "cairn du [--json]"},
+    {"prune", cmd_prune, "Remove everything no image references", "cairn prune [--json]"},
+    {"fsck", cmd_fsck, "Check every chunk and reference in the store",
+     "cairn fsck [-q] [--replay]"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: cairn [--root DIR] COMMAND [OPTIONS]\n\n"
-		   "A container image builder with a chunk-deduplicated store.\n\n"
-		   "Global options:\n"
-		   "  --root DIR     store directory (default: $CAIRN_ROOT, /var/lib/cairn as root,\n"
-		   "                 $XDG_DATA_HOME/cairn otherwise)\n"
-		   "  -h, --help     show this help\n"
-		   "  --version      show the version\n\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: cairn [--root DIR] COMMAND [OPTIONS]\n\n"
+		"A container image builder with a chunk-deduplicated store.\n\n"
+		"Global options:\n"
+		"  --root DIR     store directory (default: $CAIRN_ROOT, /var/lib/cairn as root,\n"
+		"                 $XDG_DATA_HOME/cairn otherwise)\n"
+		"  -h, --help     show this help\n"
+		"  --version      show the version\n\n"
+		"Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
 		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(f, "\nRun 'cairn COMMAND --help' for a command's options.\n");
@@ -150,7 +151,7 @@ void cli_format_ago(char *buf, size_t len, long long when)
 		long long secs;
 		const char *unit;
 	} steps[] = {{365LL * 86400, "year"}, {30LL * 86400, "month"}, {7 * 86400, "week"},
-		     {86400, "day"},          {3600, "hour"},          {60, "minute"}};
+		     {86400, "day"},	      {3600, "hour"},	       {60, "minute"}};
 	if (d < 60) {
 		snprintf(buf, len, d < 2 ? "Less than a second ago" : "%lld seconds ago", d);
 		return;
@@ -171,10 +172,10 @@ void cli_format_ago(char *buf, size_t len, long long when)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"root", required_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{},
+	    {"root", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {},
 	};
 	struct cli cli = {0};
 	int c;

@@ -10,13 +10,12 @@
 #include "cli.h"
 #include "util.h"
 
-
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"platform", required_argument, NULL, 'p'},
-		{"message", required_argument, NULL, 'm'},
-		{},
+	    {"platform", required_argument, NULL, 'p'},
+	    {"message", required_argument, NULL, 'm'},
+	    {},
 	};
 	struct cairn_import_options o = {0};
 	int c;
@@ -68,9 +67,9 @@ static void on_loaded(const char *name, const char *id, void *userdata)
 int cmd_load(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"quiet", no_argument, NULL, 'q'},
-		{},
+	    {"input", required_argument, NULL, 'i'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {},
 	};
 	const char *input = "-";
 	struct load_ctx ctx = {0};
@@ -104,13 +103,13 @@ int cmd_load(struct cli *cli, int argc, char **argv)
 int cmd_save(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"format", required_argument, NULL, 'f'},
-		{"compression", required_argument, NULL, 'c'},
-		{},
+	    {"output", required_argument, NULL, 'o'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"compression", required_argument, NULL, 'c'},
+	    {},
 	};
-	struct cairn_save_options o = {.format = CAIRN_SAVE_OCI_ARCHIVE, .compression = -1,
-				       .source_date_epoch = -1};
+	struct cairn_save_options o = {
+	    .format = CAIRN_SAVE_OCI_ARCHIVE, .compression = -1, .source_date_epoch = -1};
 	const char *output = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
@@ -127,8 +126,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 				 strcmp(optarg, "docker-archive") == 0)
 				o.format = CAIRN_SAVE_DOCKER;
 			else
-				return cli_usage(cli, "unknown format \"%s\" (oci, oci-dir, docker)",
-						 optarg);
+				return cli_usage(
+				    cli, "unknown format \"%s\" (oci, oci-dir, docker)", optarg);
 			break;
 		case 'c': {
 			cairn_compression comp;
@@ -137,8 +136,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 			else if (cairn_compression_parse(optarg, &comp) < 0 ||
 				 (comp != CAIRN_COMPRESS_NONE && comp != CAIRN_COMPRESS_GZIP &&
 				  comp != CAIRN_COMPRESS_ZSTD))
-				return cli_usage(cli, "unknown compression \"%s\" (gzip, zstd, none)",
-						 optarg);
+				return cli_usage(
+				    cli, "unknown compression \"%s\" (gzip, zstd, none)", optarg);
 			o.compression = (int) comp;
 			break;
 		}
@@ -152,7 +151,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		if (o.format == CAIRN_SAVE_OCI_DIR)
 			return cli_usage(cli, "--format oci-dir needs -o DIR");
 		if (isatty(STDOUT_FILENO))
-			return cli_usage(cli, "refusing to write an archive to a terminal; give -o FILE");
+			return cli_usage(
+			    cli, "refusing to write an archive to a terminal; give -o FILE");
 		output = "-";
 	}
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -160,7 +160,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		char *end;
 		long long v = strtoll(sde, &end, 10);
 		if (*end || v < 0)
-			return cli_usage(cli, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", sde);
+			return cli_usage(cli, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds",
+					 sde);
 		o.source_date_epoch = v;
 	}
 	cairn_store *s = cli_store(cli);
@@ -191,12 +192,12 @@ static int print_image(const struct cairn_image_summary *img, void *userdata)
 		json_t *names = json_array();
 		for (char **n = img->names; n && *n; n++)
 			json_array_append_new(names, json_string(*n));
-		json_array_append_new(ctx->arr,
-				      json_pack("{s:s, s:o, s:I, s:I, s:s, s:i}", "Id", img->id,
-						"Names", names, "Created", (json_int_t) img->created,
-						"Size", (json_int_t) img->size, "Platform",
-						img->platform ? img->platform : "", "Layers",
-						(int) img->layers));
+		json_array_append_new(ctx->arr, json_pack("{s:s, s:o, s:I, s:I, s:s, s:i}", "Id",
+							  img->id, "Names", names, "Created",
+							  (json_int_t) img->created, "Size",
+							  (json_int_t) img->size, "Platform",
+							  img->platform ? img->platform : "",
+							  "Layers", (int) img->layers));
 		return 0;
 	}
 	if (ctx->quiet) {
@@ -227,10 +228,10 @@ static int print_image(const struct cairn_image_summary *img, void *userdata)
 int cmd_images(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"no-trunc", no_argument, NULL, 'n'},
-		{},
+	    {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"no-trunc", no_argument, NULL, 'n'},
+	    {},
 	};
 	struct images_ctx ctx = {0};
 	int c;
@@ -277,8 +278,8 @@ int cmd_images(struct cli *cli, int argc, char **argv)
 int cmd_inspect(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{},
+	    {"json", no_argument, NULL, 'j'},
+	    {},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -324,8 +325,8 @@ int cmd_tag(struct cli *cli, int argc, char **argv)
 int cmd_rmi(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{},
+	    {"force", no_argument, NULL, 'f'},
+	    {},
 	};
 	bool force = false;
 	int c;

@@ -9,12 +9,11 @@
 #include "cli.h"
 #include "util.h"
 
-
 static bool parse_json_flag(struct cli *cli, int argc, char **argv, bool *ret_json, int *ret)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{},
+	    {"json", no_argument, NULL, 'j'},
+	    {},
 	};
 	int c;
 	*ret_json = false;
@@ -57,15 +56,15 @@ int cmd_du(struct cli *cli, int argc, char **argv)
 	double comp = ratio(du.chunk_bytes, du.stored_bytes);
 	if (json) {
 		json_t *o = json_pack(
-			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-			"images", (json_int_t) du.images, "layers", (json_int_t) du.layers, "blobs",
-			(json_int_t) du.blobs, "contents", (json_int_t) du.contents, "chunks",
-			(json_int_t) du.chunks, "logical_bytes", (json_int_t) du.logical_bytes,
-			"unique_bytes", (json_int_t) du.unique_bytes, "chunk_bytes",
-			(json_int_t) du.chunk_bytes, "stored_bytes", (json_int_t) du.stored_bytes,
-			"file_bytes", (json_int_t) du.file_bytes, "reclaimable_contents",
-			(json_int_t) du.reclaimable_contents, "dedup_ratio", dedup,
-			"compression_ratio", comp);
+		    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "images",
+		    (json_int_t) du.images, "layers", (json_int_t) du.layers, "blobs",
+		    (json_int_t) du.blobs, "contents", (json_int_t) du.contents, "chunks",
+		    (json_int_t) du.chunks, "logical_bytes", (json_int_t) du.logical_bytes,
+		    "unique_bytes", (json_int_t) du.unique_bytes, "chunk_bytes",
+		    (json_int_t) du.chunk_bytes, "stored_bytes", (json_int_t) du.stored_bytes,
+		    "file_bytes", (json_int_t) du.file_bytes, "reclaimable_contents",
+		    (json_int_t) du.reclaimable_contents, "dedup_ratio", dedup, "compression_ratio",
+		    comp);
 		char *out = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", out);
 		free(out);
@@ -109,11 +108,11 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(cli, err, r);
 	if (json) {
-		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "images",
-				      (json_int_t) st.images, "layers", (json_int_t) st.layers,
-				      "blobs", (json_int_t) st.blobs, "contents",
-				      (json_int_t) st.contents, "chunks", (json_int_t) st.chunks,
-				      "bytes_freed", (json_int_t) st.bytes_freed);
+		json_t *o =
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "images", (json_int_t) st.images,
+			      "layers", (json_int_t) st.layers, "blobs", (json_int_t) st.blobs,
+			      "contents", (json_int_t) st.contents, "chunks",
+			      (json_int_t) st.chunks, "bytes_freed", (json_int_t) st.bytes_freed);
 		char *out = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", out);
 		free(out);
@@ -139,9 +138,9 @@ static void print_problem(const char *line, void *userdata)
 int cmd_fsck(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"quiet", no_argument, NULL, 'q'},
-		{"replay", no_argument, NULL, 'R'},
-		{},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"replay", no_argument, NULL, 'R'},
+	    {},
 	};
 	bool quiet = false;
 	unsigned flags = 0;

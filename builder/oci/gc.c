@@ -10,10 +10,9 @@
  * a live diff keeps its layer and its source blob or its tar-split (the
  * split content, its literal bytes and the file contents it references:
  * cairn_tar_split_mark); a live blob keeps its content; a live layer keeps
- * its table and file contents (cairn_layer_mark).  Snapshots and build cache records will be roots too
- * (they do not exist yet).  Prune deletes dead records in one batch while
- * holding the exclusive store lock, then sweeps unreferenced contents and
- * chunks.
+ * its table and file contents (cairn_layer_mark).  Snapshots and build cache records will be roots
+ * too (they do not exist yet).  Prune deletes dead records in one batch while holding the exclusive
+ * store lock, then sweeps unreferenced contents and chunks.
  */
 #include <cairn/image.h>
 

@@ -75,7 +75,8 @@ static int import_layer(cairn_batch *b, struct import_job *j, cairn_error **err)
 	_cleanup_close_ int fd = std_in ? -1 : open(j->file, O_RDONLY | O_CLOEXEC);
 	if (!std_in && fd < 0)
 		return cairn_error_set(err, -errno, "%s: %s", j->file, strerror(errno));
-	struct cairn_tar_import_options io = {.name = std_in ? "stdin" : j->file, .tar_split = true};
+	struct cairn_tar_import_options io = {.name = std_in ? "stdin" : j->file,
+					      .tar_split = true};
 	int r = cairn_layer_import_tar(b, cairn_read_fd, (void *) (intptr_t) (std_in ? 0 : fd), &io,
 				       &j->res, err);
 	if (r < 0)

@@ -212,7 +212,7 @@ typedef struct diff_cache {
 
 typedef struct diff_rec {
 	cairn_id layer;
-	uint64_t size;	/* bytes of the uncompressed tar */
+	uint64_t size;	 /* bytes of the uncompressed tar */
 	bool from_blob;	 /* the decompressed BLOBS entry `blob` has this diff_id */
 	bool from_split; /* the tar-split content `split` replays to it */
 	/* neither: the layer's canonical export has this diff_id */

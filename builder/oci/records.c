@@ -287,7 +287,8 @@ int diff_rec_decode(const void *val, size_t len, diff_rec *ret)
 	if (strcmp(json_string_value(src), "tar-split") == 0) {
 		json_t *split = json_object_get(j, "split");
 		d.from_split = true;
-		if (!json_is_string(split) || cairn_id_parse(json_string_value(split), &d.split) < 0)
+		if (!json_is_string(split) ||
+		    cairn_id_parse(json_string_value(split), &d.split) < 0)
 			return CAIRN_E_CORRUPT;
 	} else if (strcmp(json_string_value(src), "canonical") != 0) {
 		json_t *comp = json_object_get(j, "compression");

@@ -60,7 +60,8 @@ int cairn_error_prefix(cairn_error **err, const char *fmt, ...)
 	if (n < 0)
 		return (*err)->code;
 	char *msg = NULL;
-	if (asprintf(&msg, "%s: %s", pre, (*err)->msg ? (*err)->msg : cairn_strerror((*err)->code)) >= 0) {
+	if (asprintf(&msg, "%s: %s", pre,
+		     (*err)->msg ? (*err)->msg : cairn_strerror((*err)->code)) >= 0) {
 		free((*err)->msg);
 		(*err)->msg = msg;
 	}

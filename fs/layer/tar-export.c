@@ -317,7 +317,8 @@ static int export_layer(cairn_store *s, cairn_batch *b, const cairn_id *layer,
 			cairn_error **err)
 {
 	cairn_layer *l = NULL;
-	int r = b ? cairn_layer_open_staged(b, layer, &l, err) : cairn_layer_open(s, layer, &l, err);
+	int r =
+	    b ? cairn_layer_open_staged(b, layer, &l, err) : cairn_layer_open(s, layer, &l, err);
 	if (r < 0)
 		return r;
 	struct tar_export x = {

@@ -238,8 +238,7 @@ static int split_file_end(struct tar_import *t, const cairn_entry *e)
 
 /* Reads the entry's metadata and data; a plain file's data range goes to
  * the split as file data. */
-static int read_entry(struct tar_import *t, struct archive_entry *ae, cairn_entry *e,
-		      bool whiteout)
+static int read_entry(struct tar_import *t, struct archive_entry *ae, cairn_entry *e, bool whiteout)
 {
 	bool file = split_is_file(t, ae, whiteout);
 	int r = file ? split_file_begin(t, ae) : 0;

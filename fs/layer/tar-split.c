@@ -287,13 +287,13 @@ static int sr_fill(struct split_reader *sr)
 	return 0;
 }
 
-static int sr_open(cairn_store *s, cairn_batch *b, const cairn_id *split,
-		   struct split_reader **ret)
+static int sr_open(cairn_store *s, cairn_batch *b, const cairn_id *split, struct split_reader **ret)
 {
 	_cleanup_(sr_freep) struct split_reader *sr = calloc(1, sizeof(*sr));
 	if (!sr)
 		return -ENOMEM;
-	int r = b ? cairn_batch_content_open(b, split, &sr->c) : cairn_content_open(s, split, &sr->c);
+	int r =
+	    b ? cairn_batch_content_open(b, split, &sr->c) : cairn_content_open(s, split, &sr->c);
 	if (r >= 0)
 		r = sr_fill(sr);
 	if (r < 0)
@@ -356,7 +356,8 @@ struct replay {
 
 static int open_content(struct replay *rp, const cairn_id *id, cairn_content **ret)
 {
-	return rp->b ? cairn_batch_content_open(rp->b, id, ret) : cairn_content_open(rp->s, id, ret);
+	return rp->b ? cairn_batch_content_open(rp->b, id, ret)
+		     : cairn_content_open(rp->s, id, ret);
 }
 
 static int replay_fail(struct replay *rp, int r, const cairn_id *content, const char *what)
@@ -368,8 +369,8 @@ static int replay_fail(struct replay *rp, int r, const cairn_id *content, const 
 		return cairn_error_set(rp->err, r, "tar-split %s: %s: %s", rp->hex, what,
 				       cairn_strerror(r));
 	cairn_id_hex(content, chex);
-	return cairn_error_set(rp->err, r, "tar-split %s: content %s: %s: %s", rp->hex, chex,
-			       what, cairn_strerror(r));
+	return cairn_error_set(rp->err, r, "tar-split %s: content %s: %s: %s", rp->hex, chex, what,
+			       cairn_strerror(r));
 }
 
 /* Copies exactly len bytes of c to out (CAIRN_E_CORRUPT when c is shorter). */
@@ -454,8 +455,7 @@ int cairn_tar_split_write_staged(cairn_batch *b, const cairn_id *split, cairn_wr
 
 /* ---- mark and check -------------------------------------------------------- */
 
-int cairn_tar_split_mark(cairn_store *s, const cairn_id *split, cairn_idset *set,
-			 cairn_error **err)
+int cairn_tar_split_mark(cairn_store *s, const cairn_id *split, cairn_idset *set, cairn_error **err)
 {
 	_cleanup_(sr_freep) struct split_reader *sr = NULL;
 	char hex[2 * CAIRN_ID_LEN + 1];
@@ -483,7 +483,8 @@ struct check {
 	int problems;
 };
 
-static void check_problem(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check_problem(struct check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void check_problem(struct check *c, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL, *line = NULL;
@@ -511,8 +512,8 @@ static int check_content(struct check *c, const cairn_id *id, uint64_t want, con
 	else if (r < 0)
 		return r;
 	else if (size != want)
-		check_problem(c, "%s %s has %" PRIu64 " bytes, the split says %" PRIu64, what,
-			      chex, size, want);
+		check_problem(c, "%s %s has %" PRIu64 " bytes, the split says %" PRIu64, what, chex,
+			      size, want);
 	return 0;
 }
 

@@ -247,7 +247,7 @@ struct cairn_batch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bytebuf stage[2]; /* entries: id[16], be32 value length, value */
-	int cur;      /* stage[cur] collects, stage[!cur] may be flushing */
+	int cur;	  /* stage[cur] collects, stage[!cur] may be flushing */
 	bool flushing;
 	unsigned pending; /* chunks submitted, not yet staged */
 	int error;	  /* first failure of a background step */

@@ -21,8 +21,8 @@ extern "C" {
 /* Project error codes, below -4096 so they never collide with -errno. */
 enum {
 	CAIRN_E_CORRUPT = -5001,  /* damaged store record or chunk */
-	CAIRN_E_FORMAT = -5002,   /* malformed input (archive, JSON, reference) */
-	CAIRN_E_UNSAFE = -5003,   /* hostile input refused (.., absolute path, ...) */
+	CAIRN_E_FORMAT = -5002,	  /* malformed input (archive, JSON, reference) */
+	CAIRN_E_UNSAFE = -5003,	  /* hostile input refused (.., absolute path, ...) */
 	CAIRN_E_NOTFOUND = -5004, /* image, layer, blob not in the store */
 	CAIRN_E_EXISTS = -5005,
 	CAIRN_E_DIGEST = -5006, /* content does not match its digest */
@@ -35,14 +35,14 @@ typedef struct cairn_error {
 
 /* Sets *err (if err && !*err) and returns code (which must be negative). */
 int cairn_error_set(cairn_error **err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int cairn_error_setv(cairn_error **err, int code, const char *fmt, va_list ap);
 /* Prefix an existing message: "ctx: old message".  Returns the error code. */
 int cairn_error_prefix(cairn_error **err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Ensures *err is set: if a callee returned r < 0 without a message, make one from strerror. */
 int cairn_error_from(cairn_error **err, int r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void cairn_error_free(cairn_error *err);
 const char *cairn_strerror(int code);
 

@@ -77,11 +77,11 @@ int cairn_image_layer(const cairn_image *img, size_t i, cairn_id *ret_layer,
 		      cairn_digest *ret_diff_id);
 
 struct cairn_image_summary {
-	char *id;        /* sha256:... */
-	char **names;    /* familiar references, NULL-terminated */
+	char *id;	 /* sha256:... */
+	char **names;	 /* familiar references, NULL-terminated */
 	int64_t created; /* seconds since epoch from the config, or 0 */
-	uint64_t size;   /* sum of layer file bytes */
-	char *platform;  /* "linux/amd64", or "linux/amd64,linux/arm64" for an index */
+	uint64_t size;	 /* sum of layer file bytes */
+	char *platform;	 /* "linux/amd64", or "linux/amd64,linux/arm64" for an index */
 	unsigned layers;
 };
 typedef int (*cairn_image_fn)(const struct cairn_image_summary *img, void *userdata);
@@ -104,14 +104,15 @@ int cairn_image_remove(cairn_store *s, const char *name, bool force, char **ret_
 /* ---- import / load / save --------------------------------------------- */
 
 struct cairn_import_options {
-	const char *name;      /* NAME[:TAG], may be NULL (untagged) */
-	const char *platform;  /* "linux/amd64"; NULL = the host's */
-	const char **changes;  /* not yet used, NULL */
-	const char *message;   /* history comment */
+	const char *name;     /* NAME[:TAG], may be NULL (untagged) */
+	const char *platform; /* "linux/amd64"; NULL = the host's */
+	const char **changes; /* not yet used, NULL */
+	const char *message;  /* history comment */
 };
 /* `docker import`: a root filesystem tarball becomes a single-layer image. */
-int cairn_image_import_tar(cairn_store *s, const char *file, const struct cairn_import_options *opts,
-			   char **ret_id, cairn_error **err);
+int cairn_image_import_tar(cairn_store *s, const char *file,
+			   const struct cairn_import_options *opts, char **ret_id,
+			   cairn_error **err);
 
 /* `docker load`: OCI archive, OCI layout directory, or Docker archive
  * ("-" = stdin).  Calls fn, after the commit, for every top-level image it
@@ -130,7 +131,7 @@ struct cairn_save_options {
 	cairn_save_format format;
 	/* -1: keep the layers as they are (original blobs of loaded images,
 	 * gzip for cairn's own); else re-compress every layer. */
-	int compression;       /* cairn_compression or -1 */
+	int compression;	   /* cairn_compression or -1 */
 	int64_t source_date_epoch; /* -1 = unset */
 };
 /* Writes one or more images (names or ids) to path ("-" = stdout for
@@ -146,11 +147,12 @@ int cairn_image_save(cairn_store *s, const char *const *names, size_t n_names, c
 
 struct cairn_du {
 	uint64_t images, layers, blobs, contents, chunks;
-	uint64_t logical_bytes; /* bytes of all layer files and blobs as users see them (per reference) */
-	uint64_t unique_bytes;  /* bytes of distinct contents */
-	uint64_t chunk_bytes;   /* uncompressed bytes of distinct chunks */
-	uint64_t stored_bytes;  /* compressed bytes of chunks */
-	uint64_t file_bytes;    /* LMDB file on disk */
+	uint64_t logical_bytes; /* bytes of all layer files and blobs as users see them (per
+				   reference) */
+	uint64_t unique_bytes;	/* bytes of distinct contents */
+	uint64_t chunk_bytes;	/* uncompressed bytes of distinct chunks */
+	uint64_t stored_bytes;	/* compressed bytes of chunks */
+	uint64_t file_bytes;	/* LMDB file on disk */
 	uint64_t reclaimable_contents;
 };
 int cairn_du(cairn_store *s, struct cairn_du *ret, cairn_error **err);

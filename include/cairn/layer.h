@@ -50,21 +50,22 @@ typedef struct cairn_xattr {
 } cairn_xattr;
 
 typedef struct cairn_entry {
-	char *path;       /* relative, normalized, no leading "./" or "/", "" = the root; any bytes but NUL */
-	uint8_t type;     /* cairn_entry_type */
-	bool opaque;      /* directory: hide everything below from the layers underneath */
-	uint32_t mode;    /* permission bits incl. setuid/setgid/sticky (07777) */
+	char *path;    /* relative, normalized, no leading "./" or "/", "" = the root; any bytes but
+			  NUL */
+	uint8_t type;  /* cairn_entry_type */
+	bool opaque;   /* directory: hide everything below from the layers underneath */
+	uint32_t mode; /* permission bits incl. setuid/setgid/sticky (07777) */
 	uint32_t uid, gid;
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
-	uint64_t size;    /* regular files: logical size (holes included) */
-	uint64_t rdev;    /* devices: makedev(major, minor) */
-	char *link;       /* symlink target */
+	uint64_t size;	      /* regular files: logical size (holes included) */
+	uint64_t rdev;	      /* devices: makedev(major, minor) */
+	char *link;	      /* symlink target */
 	uint32_t nlink_group; /* != 0: hardlink group within this layer (all members share
 				 type, metadata and content) */
-	bool has_content; /* regular files with size > 0 */
+	bool has_content;     /* regular files with size > 0 */
 	cairn_id content;
-	size_t n_xattrs;  /* sorted by name */
+	size_t n_xattrs; /* sorted by name */
 	cairn_xattr *xattrs;
 } cairn_entry;
 
@@ -103,9 +104,9 @@ int cairn_layer_open_staged(cairn_batch *b, const cairn_id *layer, cairn_layer *
 			    cairn_error **err);
 /* Summary kept in the layer record. */
 struct cairn_layer_info {
-	cairn_id table;       /* content id of the serialized table (== layer id) */
+	cairn_id table; /* content id of the serialized table (== layer id) */
 	uint64_t entries;
-	uint64_t file_bytes;  /* sum of regular file sizes (a hardlink group once) */
+	uint64_t file_bytes; /* sum of regular file sizes (a hardlink group once) */
 };
 int cairn_layer_info(cairn_store *s, const cairn_id *layer, struct cairn_layer_info *ret);
 /* Adds the layer's table and every file content to set (for prune/fsck). */
@@ -114,7 +115,7 @@ int cairn_layer_mark(cairn_store *s, const cairn_id *layer, cairn_idset *set, ca
 /* ---- tar import ------------------------------------------------------- */
 
 struct cairn_tar_import_options {
-	const char *name;  /* for messages: "rootfs.tar.gz", "blobs/sha256/ab12..." */
+	const char *name; /* for messages: "rootfs.tar.gz", "blobs/sha256/ab12..." */
 	/* When set, the raw input bytes (as read from fn, before decompression)
 	 * are also stored as a content; its id goes to ret->blob_content. */
 	bool keep_blob;
@@ -127,13 +128,13 @@ struct cairn_tar_import_options {
 };
 struct cairn_tar_import_result {
 	cairn_id layer;
-	cairn_digest diff_id;      /* sha256 of the uncompressed tar */
+	cairn_digest diff_id; /* sha256 of the uncompressed tar */
 	uint64_t diff_size;
-	cairn_digest blob_digest;  /* sha256 of the raw input */
+	cairn_digest blob_digest; /* sha256 of the raw input */
 	uint64_t blob_size;
 	cairn_compression compression;
-	cairn_id blob_content;     /* when has_blob_content */
-	cairn_id tar_split;        /* when has_tar_split */
+	cairn_id blob_content; /* when has_blob_content */
+	cairn_id tar_split;    /* when has_tar_split */
 	bool has_blob_content, has_tar_split;
 };
 /* Imports a tar stream (plain, gzip, zstd, xz, bzip2) as a layer in batch b.
@@ -175,7 +176,7 @@ int cairn_tar_split_write_staged(cairn_batch *b, const cairn_id *split, cairn_wr
 int cairn_tar_split_mark(cairn_store *s, const cairn_id *split, cairn_idset *set,
 			 cairn_error **err);
 struct cairn_tar_split_info {
-	uint64_t size;          /* bytes of the stream */
+	uint64_t size;		/* bytes of the stream */
 	uint64_t literal_bytes; /* of which literal */
 	uint64_t segments, files;
 };

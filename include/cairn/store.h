@@ -69,23 +69,23 @@ typedef struct cairn_content cairn_content;
 
 /* Record tables.  The store treats values as opaque bytes. */
 typedef enum cairn_table {
-	CAIRN_T_META = 0, /* store-wide settings and format version */
-	CAIRN_T_LAYERS,   /* layer id -> layer record (fs/layer) */
-	CAIRN_T_DIFFS,    /* diff_id (sha256 of uncompressed tar) -> diff record (builder/oci) */
-	CAIRN_T_BLOBS,    /* sha256 -> verbatim blob record (builder/oci) */
-	CAIRN_T_IMAGES,   /* image id -> image record (builder/oci) */
-	CAIRN_T_TAGS,     /* normalized reference -> image id (builder/oci) */
+	CAIRN_T_META = 0,  /* store-wide settings and format version */
+	CAIRN_T_LAYERS,	   /* layer id -> layer record (fs/layer) */
+	CAIRN_T_DIFFS,	   /* diff_id (sha256 of uncompressed tar) -> diff record (builder/oci) */
+	CAIRN_T_BLOBS,	   /* sha256 -> verbatim blob record (builder/oci) */
+	CAIRN_T_IMAGES,	   /* image id -> image record (builder/oci) */
+	CAIRN_T_TAGS,	   /* normalized reference -> image id (builder/oci) */
 	CAIRN_T_SNAPSHOTS, /* snapshot key -> snapshot record (fs/fuse, later) */
-	CAIRN_T_CACHE,    /* build cache keys (builder, later) */
+	CAIRN_T_CACHE,	   /* build cache keys (builder, later) */
 	CAIRN_T_COUNT_,
 } cairn_table;
 
 /* ---- store ---------------------------------------------------------- */
 
 struct cairn_store_options {
-	int zstd_level;     /* 0 = default (2, see docs/STORE.md) */
-	int threads;        /* compression workers, 0 = number of CPUs */
-	uint64_t map_size;  /* initial LMDB map size, 0 = default; env CAIRN_MAP_SIZE overrides */
+	int zstd_level;	   /* 0 = default (2, see docs/STORE.md) */
+	int threads;	   /* compression workers, 0 = number of CPUs */
+	uint64_t map_size; /* initial LMDB map size, 0 = default; env CAIRN_MAP_SIZE overrides */
 };
 
 /* The default root: $CAIRN_ROOT, else /var/lib/cairn for root, else
@@ -114,8 +114,8 @@ void cairn_batch_free(cairn_batch *b);
 cairn_store *cairn_batch_store(cairn_batch *b);
 
 /* Stage a record put / delete (applied at commit, in call order). */
-int cairn_batch_put(cairn_batch *b, cairn_table t, const void *key, size_t klen,
-		    const void *val, size_t vlen);
+int cairn_batch_put(cairn_batch *b, cairn_table t, const void *key, size_t klen, const void *val,
+		    size_t vlen);
 int cairn_batch_del(cairn_batch *b, cairn_table t, const void *key, size_t klen);
 
 /* Stream a content into the store.  Data is chunked, hashed and
@@ -239,12 +239,12 @@ typedef int (*cairn_id_fn)(const cairn_id *id, void *userdata);
 int cairn_store_foreach_content(cairn_store *s, cairn_id_fn fn, void *userdata);
 
 struct cairn_store_usage {
-	uint64_t chunks;         /* number of chunks */
-	uint64_t stored_bytes;   /* bytes of chunk values (compressed, + 1 format byte each) */
-	uint64_t chunk_bytes;    /* uncompressed bytes of all chunks (each counted once) */
-	uint64_t contents;       /* number of contents */
-	uint64_t logical_bytes;  /* sum of content sizes (holes excluded), each content once */
-	uint64_t file_bytes;     /* size of the LMDB data file on disk */
+	uint64_t chunks;	/* number of chunks */
+	uint64_t stored_bytes;	/* bytes of chunk values (compressed, + 1 format byte each) */
+	uint64_t chunk_bytes;	/* uncompressed bytes of all chunks (each counted once) */
+	uint64_t contents;	/* number of contents */
+	uint64_t logical_bytes; /* sum of content sizes (holes excluded), each content once */
+	uint64_t file_bytes;	/* size of the LMDB data file on disk */
 };
 int cairn_store_usage(cairn_store *s, struct cairn_store_usage *ret);
 /* Size of a content (holes included) and its data bytes (holes

@@ -61,8 +61,7 @@ void cairn_writer_digest_result(cairn_writer *w, cairn_digest *ret_digest, uint6
  * = default 3, single-threaded, with a content checksum).  CAIRN_COMPRESS_NONE
  * passes bytes through; xz and bzip2 are -EOPNOTSUPP.  close() writes the
  * trailer. */
-int cairn_writer_compress(cairn_writer *next, cairn_compression c, int level,
-			  cairn_writer **ret_w);
+int cairn_writer_compress(cairn_writer *next, cairn_compression c, int level, cairn_writer **ret_w);
 
 /* Pull-side decompression with auto-detection (gzip, zstd, xz, bzip2, none):
  * the magic number picks exactly one decoder (no stacking, no external

@@ -81,7 +81,8 @@ static const char tree[] =
     "ln -s hello tree/etc/motd && truncate -s 1M tree/sparse && "
     "printf x | dd of=tree/sparse bs=1 seek=500000 conv=notrunc status=none && "
     "L=$(printf '%0130d' 0 | tr 0 n) && printf long > tree/etc/$L && "
-    "tar --sparse --format=gnu -cf rootfs.tar -C tree . && gzip -n -c rootfs.tar > rootfs.tar.gz && "
+    "tar --sparse --format=gnu -cf rootfs.tar -C tree . && gzip -n -c rootfs.tar > rootfs.tar.gz "
+    "&& "
     "zstd -q -c rootfs.tar > rootfs.tar.zst";
 
 static void test_import(cairn_store *s)
@@ -106,8 +107,9 @@ static void test_import(cairn_store *s)
 	_cleanup_free_ char *dir = tpath("imp-none"), *dock = tpath("imp-docker.tar");
 	_cleanup_free_ char *layer = NULL, *orig = tpath("rootfs.tar"), *lpath = NULL;
 	cairn_error *err = NULL;
-	struct cairn_save_options o = {
-	    .format = CAIRN_SAVE_OCI_DIR, .compression = CAIRN_COMPRESS_NONE, .source_date_epoch = -1};
+	struct cairn_save_options o = {.format = CAIRN_SAVE_OCI_DIR,
+				       .compression = CAIRN_COMPRESS_NONE,
+				       .source_date_epoch = -1};
 	ok_err(cairn_image_save(s, names, 1, dir, &o, &err), err, "save uncompressed OCI");
 	lpath = diff ? blob_file(dir, diff) : NULL;
 	ok(lpath && same_file(lpath, orig), "OCI layer blob is the input tar byte for byte");
@@ -122,8 +124,9 @@ static void test_import(cairn_store *s)
 	ok(layer && obytes && llen == olen && memcmp(layer, obytes, olen) == 0,
 	   "Docker layer.tar is the input tar byte for byte");
 	_cleanup_free_ char *gzdir = tpath("imp-gzip");
-	o = (struct cairn_save_options){
-	    .format = CAIRN_SAVE_OCI_DIR, .compression = CAIRN_COMPRESS_GZIP, .source_date_epoch = -1};
+	o = (struct cairn_save_options){.format = CAIRN_SAVE_OCI_DIR,
+					.compression = CAIRN_COMPRESS_GZIP,
+					.source_date_epoch = -1};
 	ok_err(cairn_image_save(s, names, 1, gzdir, &o, &err), err, "save gzip OCI");
 	ok(sh("for b in imp-gzip/blobs/sha256/*; do gzip -t $b 2>/dev/null && "
 	      "gzip -dc $b | cmp -s - rootfs.tar && exit 0; done; exit 1"),
@@ -302,8 +305,7 @@ static void test_record(void)
 	char *buf = NULL;
 	size_t len = 0;
 	int r = diff_rec_encode(&d, &buf, &len);
-	ok(r >= 0 && strstr(buf, "\"source\":\"tar-split\"") &&
-	       strstr(buf, "\"split\":\"010203fe"),
+	ok(r >= 0 && strstr(buf, "\"source\":\"tar-split\"") && strstr(buf, "\"split\":\"010203fe"),
 	   "DIFFS record with a tar-split source: %s", r >= 0 ? buf : "?");
 	ok(diff_rec_decode(buf, len, &back) >= 0 && back.from_split && !back.from_blob &&
 	       memcmp(&back.split, &d.split, sizeof(d.split)) == 0 && back.size == 10240,
