@@ -4,6 +4,8 @@
  * (`cairn --root DIR images`); each verb parses its own options.
  */
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -32,6 +34,17 @@ static const struct verb verbs[] = {
     {"prune", cmd_prune, "Remove everything no image references", "cairn prune [--json]"},
     {"fsck", cmd_fsck, "Check every chunk and reference in the store",
      "cairn fsck [-q] [--replay]"},
+    {"mount", cmd_mount, "Mount an image's filesystem as a writable workspace",
+     "cairn mount [--ro] IMAGE|scratch DIR"},
+    {"mounts", cmd_mounts, "List workspaces", "cairn mounts [--json] [-q]"},
+    {"commit", cmd_commit, "Record a workspace's changes as a new image",
+     "cairn commit [-q] DIR [NAME[:TAG]]"},
+    {"diff", cmd_diff, "List a workspace's changes (A added, C changed, D deleted)",
+     "cairn diff DIR"},
+    {"umount", cmd_umount, "Unmount workspaces (uncommitted changes are discarded)",
+     "cairn umount [-f|--force] DIR..."},
+    {"snapshot", cmd_snapshot, "Snapshots for other build tools (containerd's model)",
+     "cairn snapshot COMMAND ...   (see 'cairn snapshot --help')"},
 };
 
 static void usage(FILE *f)
@@ -66,23 +79,38 @@ bool cli_help_requested(int argc, char **argv)
 	return false;
 }
 
+const char *cli_root(struct cli *cli)
+{
+	if (cli->root_buf)
+		return cli->root_buf;
+	int r = 0;
+	if (cli->root && !(cli->root_buf = realpath(cli->root, NULL))) {
+		/* not there yet: made absolute, created on first use */
+		char cwd[4096];
+		if (cli->root[0] == '/')
+			cli->root_buf = strdup(cli->root);
+		else if (getcwd(cwd, sizeof(cwd)) && asprintf(&cli->root_buf, "%s/%s", cwd, cli->root) < 0)
+			cli->root_buf = NULL;
+		if (!cli->root_buf)
+			r = -ENOMEM;
+	} else if (!cli->root) {
+		r = cairn_store_default_root(&cli->root_buf);
+	}
+	if (r < 0) {
+		cli_fail(cli, NULL, r);
+		return NULL;
+	}
+	return cli->root_buf;
+}
+
 cairn_store *cli_store(struct cli *cli)
 {
 	if (cli->store)
 		return cli->store;
-	_cleanup_free_ char *root = NULL;
+	const char *root = cli_root(cli);
+	if (!root)
+		return NULL;
 	int r;
-	if (cli->root) {
-		root = strdup(cli->root);
-		if (!root)
-			r = -ENOMEM;
-	} else {
-		r = cairn_store_default_root(&root);
-		if (r < 0) {
-			cli_fail(cli, NULL, r);
-			return NULL;
-		}
-	}
 	cairn_error *err = NULL;
 	r = cairn_store_open(root, NULL, &cli->store, &err);
 	if (r < 0) {
@@ -227,5 +255,6 @@ int main(int argc, char **argv)
 	optind = 0; /* reinitialize getopt for the verb */
 	int r = v->run(&cli, vargc, vargv);
 	cairn_store_free(cli.store);
+	free(cli.root_buf);
 	return r;
 }

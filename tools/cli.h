@@ -13,6 +13,7 @@ struct cli {
 	const char *root; /* --root, or NULL for the default */
 	const char *verb;
 	cairn_store *store; /* opened on first use */
+	char *root_buf;	    /* the resolved store root */
 };
 
 struct verb {
@@ -22,6 +23,9 @@ struct verb {
 	const char *usage;
 };
 
+/* The store directory (--root, $CAIRN_ROOT or the default) without opening
+ * it; prints the error and returns NULL on failure. */
+const char *cli_root(struct cli *cli);
 /* Opens the store on first use; prints the error and returns NULL on failure. */
 cairn_store *cli_store(struct cli *cli);
 /* Prints "cairn VERB: message" for err (or strerror(r)) and returns 1. */
@@ -47,5 +51,11 @@ int cmd_rmi(struct cli *cli, int argc, char **argv);
 int cmd_du(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_fsck(struct cli *cli, int argc, char **argv);
+int cmd_mount(struct cli *cli, int argc, char **argv);
+int cmd_mounts(struct cli *cli, int argc, char **argv);
+int cmd_commit(struct cli *cli, int argc, char **argv);
+int cmd_diff(struct cli *cli, int argc, char **argv);
+int cmd_umount(struct cli *cli, int argc, char **argv);
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
 
 #endif

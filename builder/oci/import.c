@@ -19,18 +19,6 @@
 
 #include "oci-internal.h"
 
-static int64_t import_time(void)
-{
-	const char *sde = getenv("SOURCE_DATE_EPOCH");
-	if (sde && *sde) {
-		char *end;
-		long long v = strtoll(sde, &end, 10);
-		if (!*end && v >= 0)
-			return v;
-	}
-	return (int64_t) time(NULL);
-}
-
 /* The config does not name the input file (as `docker import`, which
  * always reads a stream): the same tar, plain or compressed, from a file
  * or stdin, at the same time gives the same image. */
@@ -154,7 +142,7 @@ int cairn_image_import_tar(cairn_store *s, const char *file,
 			   cairn_error **err)
 {
 	static const struct cairn_import_options none = {0};
-	struct import_job j = {.file = file, .opts = opts ? opts : &none, .created = import_time()};
+	struct import_job j = {.file = file, .opts = opts ? opts : &none, .created = oci_created_time()};
 	_cleanup_(cairn_batch_freep) cairn_batch *b = NULL;
 	char id[IMAGE_ID_LEN + 1];
 	int r = import_prepare(&j, err);

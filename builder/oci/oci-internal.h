@@ -156,6 +156,8 @@ const char *oci_desc_annotation(const oci_desc *d, const char *key);
 json_t *oci_desc_json(const char *media_type, const cairn_digest *d, uint64_t size);
 /* Parses RFC 3339 ("2024-01-02T03:04:05.123Z", offsets allowed). */
 int oci_time_parse(const char *s, int64_t *ret);
+/* The creation time of new images: SOURCE_DATE_EPOCH when set, else now. */
+int64_t oci_created_time(void);
 /* "2024-01-02T03:04:05Z" into buf. */
 void oci_time_format(int64_t t, char out[32]);
 /* Serializes compactly, keys in insertion order (deterministic). */

@@ -9,6 +9,8 @@
  * document and the member ("index.json: manifests[1].size: not a
  * non-negative integer").
  */
+#include <time.h>
+
 #include <cairn/image.h>
 
 #include "oci-internal.h"
@@ -563,4 +565,16 @@ json_t *oci_desc_json(const char *media_type, const cairn_digest *d, uint64_t si
 		return NULL;
 	return json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", digest, "size",
 			 (json_int_t) size);
+}
+
+int64_t oci_created_time(void)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && *sde) {
+		char *end;
+		long long v = strtoll(sde, &end, 10);
+		if (!*end && v >= 0)
+			return v;
+	}
+	return (int64_t) time(NULL);
 }

@@ -237,3 +237,68 @@ char *quote_name(const char *s, size_t n)
 	strcpy(o, cut ? "..." : "");
 	return q;
 }
+
+/* ---- arena ------------------------------------------------------------- */
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+#define ARENA_BLOCK (64 * 1024)
+
+void *arena_alloc(arena *a, size_t size)
+{
+	size = (size + 15) & ~(size_t) 15;
+	struct arena_block *b = a->head;
+	if (!b || b->cap - b->used < size) {
+		size_t cap = MAX(size, (size_t) ARENA_BLOCK);
+		struct arena_block *nb = malloc(sizeof(*nb) + cap);
+		if (!nb)
+			return NULL;
+		nb->used = 0;
+		nb->cap = cap;
+		if (b && size > ARENA_BLOCK / 4) {
+			/* big allocation: keep filling the current block afterwards */
+			nb->next = b->next;
+			b->next = nb;
+			nb->used = size;
+			return nb->data;
+		}
+		nb->next = b;
+		a->head = b = nb;
+	}
+	void *p = (uint8_t *) b->data + b->used;
+	b->used += size;
+	return p;
+}
+
+void *arena_memdup(arena *a, const void *p, size_t len)
+{
+	void *d = arena_alloc(a, len ? len : 1);
+	if (d && len)
+		memcpy(d, p, len);
+	return d;
+}
+
+char *arena_strndup(arena *a, const char *s, size_t len)
+{
+	char *d = arena_alloc(a, len + 1);
+	if (!d)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = 0;
+	return d;
+}
+
+void arena_free(arena *a)
+{
+	struct arena_block *b = a->head;
+	while (b) {
+		struct arena_block *next = b->next;
+		free(b);
+		b = next;
+	}
+	a->head = NULL;
+}

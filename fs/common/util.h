@@ -127,8 +127,6 @@ int cur_varint(cursor *c, uint64_t *ret);
 int cur_bytes(cursor *c, const void **ret, size_t *ret_len); /* varint length + bytes */
 int cur_raw(cursor *c, size_t len, const void **ret);
 
-#endif
-
 /* Grows the array *p (element size elem, capacity *cap) so that it holds at
  * least need elements: doubling from `initial`.  -ENOMEM leaves it as it was. */
 int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initial);
@@ -139,3 +137,15 @@ int array_reserve(void **p, size_t *cap, size_t need, size_t elem, size_t initia
  * control bytes, '"' and '\\' as \xNN, cut after 200 bytes ("...").
  * Malloc'd; NULL on ENOMEM. */
 char *quote_name(const char *s, size_t n);
+
+/* ---- arena: many small, immutable allocations freed at once ------------- */
+
+typedef struct arena {
+	struct arena_block *head;
+} arena;
+void *arena_alloc(arena *a, size_t size);
+char *arena_strndup(arena *a, const char *s, size_t len);
+void *arena_memdup(arena *a, const void *p, size_t len);
+void arena_free(arena *a);
+
+#endif

@@ -20,16 +20,6 @@
 #define WHITEOUT_META_PREFIX ".wh..wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
 
-/* ---- arena: many small, immutable allocations freed at once ------------- */
-
-typedef struct arena {
-	struct arena_block *head;
-} arena;
-void *arena_alloc(arena *a, size_t size);
-char *arena_strndup(arena *a, const char *s, size_t len);
-void *arena_memdup(arena *a, const void *p, size_t len);
-void arena_free(arena *a);
-
 /* ---- entries (entry.c) -------------------------------------------------- */
 
 /* Canonical order of (path, is-whiteout) pairs: see layer.h. */
@@ -170,5 +160,24 @@ struct tar_header {
 int tar_write_header(tar_out *o, const struct tar_header *h, bytebuf *scratch);
 int tar_write_pad(tar_out *o, uint64_t size);
 int tar_write_end(tar_out *o);
+
+/* ---- tar export, one entry at a time (tar-export.c) ----------------------- */
+
+/* Where the data of a regular file comes from: extents in order, and reads. */
+struct tar_src {
+	int (*extents)(void *userdata, cairn_extent_fn fn, void *fn_userdata);
+	ssize_t (*pread)(void *userdata, void *buf, size_t len, uint64_t off);
+	void *userdata;
+};
+typedef struct tar_export tar_export;
+/* Contents are read from b (when not NULL) or s; sde >= 0 clamps mtimes. */
+int tar_export_new(cairn_store *s, cairn_batch *b, int64_t source_date_epoch, cairn_writer *out,
+		   cairn_error **err, tar_export **ret);
+/* Writes e (entries in canonical order; e->path must stay valid until
+ * tar_export_free).  A regular file's data comes from src, or from
+ * e->content when src is NULL. */
+int tar_export_entry(tar_export *x, const cairn_entry *e, const struct tar_src *src);
+int tar_export_finish(tar_export *x);
+void tar_export_free(tar_export *x);
 
 #endif

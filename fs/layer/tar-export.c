@@ -25,7 +25,8 @@ struct tar_export {
 	int64_t sde;
 	tar_out *out;
 	bytebuf pax, name;
-	const char **group_first;
+	const char **group_first; /* path of each group's first member */
+	size_t n_groups;
 	uint8_t *data;
 	const cairn_entry *cur;
 };
@@ -88,7 +89,7 @@ static int write_header(struct tar_export *x, const struct tar_header *h)
 /* Data regions of a content: adjacent data extents merged. */
 struct regions {
 	struct tar_export *x;
-	cairn_content *c;
+	const struct tar_src *src;
 	int (*emit)(struct regions *rg, uint64_t off, uint64_t len);
 	uint64_t off, len; /* pending region */
 	bool pending, hole;
@@ -125,7 +126,7 @@ static int regions_walk(struct regions *rg, int (*emit)(struct regions *, uint64
 {
 	rg->emit = emit;
 	rg->pending = false;
-	int r = cairn_content_extents(rg->c, regions_extent, rg);
+	int r = rg->src->extents(rg->src->userdata, regions_extent, rg);
 	return r < 0 ? r : regions_flush(rg);
 }
 
@@ -152,10 +153,10 @@ static int emit_map(struct regions *rg, uint64_t off, uint64_t len)
 	return r < 0 ? r : map_line(rg->x->out, len);
 }
 
-static int copy_range(struct tar_export *x, cairn_content *c, uint64_t off, uint64_t len)
+static int copy_range(struct tar_export *x, const struct tar_src *src, uint64_t off, uint64_t len)
 {
 	while (len > 0) {
-		ssize_t n = cairn_content_pread(c, x->data, MIN(len, (uint64_t) DATA_BUF), off);
+		ssize_t n = src->pread(src->userdata, x->data, MIN(len, (uint64_t) DATA_BUF), off);
 		if (n < 0)
 			return (int) n;
 		if (n == 0)
@@ -171,7 +172,7 @@ static int copy_range(struct tar_export *x, cairn_content *c, uint64_t off, uint
 
 static int emit_data(struct regions *rg, uint64_t off, uint64_t len)
 {
-	return copy_range(rg->x, rg->c, off, len);
+	return copy_range(rg->x, rg->src, off, len);
 }
 
 /* GNU sparse 1.0: the map ("count\n" then "offset\nsize\n" per region, a
@@ -205,32 +206,55 @@ static int export_sparse(struct tar_export *x, const cairn_entry *e, struct tar_
 	return r < 0 ? r : tar_write_pad(x->out, rg->data);
 }
 
-static int export_file(struct tar_export *x, const cairn_entry *e, struct tar_header *h)
+static int content_extents(void *userdata, cairn_extent_fn fn, void *fud)
+{
+	return cairn_content_extents(userdata, fn, fud);
+}
+
+static ssize_t content_pread(void *userdata, void *buf, size_t len, uint64_t off)
+{
+	return cairn_content_pread(userdata, buf, len, off);
+}
+
+/* The data of a regular file from src: plain, or GNU sparse when it has holes. */
+static int export_data(struct tar_export *x, const cairn_entry *e, struct tar_header *h,
+		       const struct tar_src *src)
+{
+	struct regions rg = {.x = x, .src = src};
+	int r = regions_walk(&rg, emit_count);
+	if (r >= 0 && rg.hole)
+		return export_sparse(x, e, h, &rg);
+	if (r < 0)
+		return r;
+	h->size = e->size;
+	r = write_header(x, h);
+	if (r >= 0)
+		r = copy_range(x, src, 0, e->size);
+	return r < 0 ? r : tar_write_pad(x->out, e->size);
+}
+
+static int export_file(struct tar_export *x, const cairn_entry *e, struct tar_header *h,
+		       const struct tar_src *src)
 {
 	h->type = '0';
 	if (!e->has_content)
 		return write_header(x, h);
+	int r;
+	if (src) {
+		r = export_data(x, e, h, src);
+		return r < 0 ? export_fail(x, r, "data: %s", cairn_strerror(r)) : 0;
+	}
 	cairn_content *c = NULL;
-	int r = x->b ? cairn_batch_content_open(x->b, &e->content, &c)
-		     : cairn_content_open(x->s, &e->content, &c);
+	r = x->b ? cairn_batch_content_open(x->b, &e->content, &c)
+		 : cairn_content_open(x->s, &e->content, &c);
 	if (r < 0)
 		return export_fail(x, r == -ENOENT ? CAIRN_E_CORRUPT : r, "content: %s",
 				   cairn_strerror(r == -ENOENT ? CAIRN_E_CORRUPT : r));
-	struct regions rg = {.x = x, .c = c};
+	struct tar_src cs = {.extents = content_extents, .pread = content_pread, .userdata = c};
 	if (cairn_content_size(c) != e->size)
 		r = CAIRN_E_CORRUPT;
 	if (r >= 0)
-		r = regions_walk(&rg, emit_count);
-	if (r >= 0 && rg.hole) {
-		r = export_sparse(x, e, h, &rg);
-	} else if (r >= 0) {
-		h->size = e->size;
-		r = write_header(x, h);
-		if (r >= 0)
-			r = copy_range(x, c, 0, e->size);
-		if (r >= 0)
-			r = tar_write_pad(x->out, e->size);
-	}
+		r = export_data(x, e, h, &cs);
 	cairn_content_free(c);
 	if (r < 0)
 		return export_fail(x, r, "content: %s", cairn_strerror(r));
@@ -270,7 +294,25 @@ static int export_whiteout(struct tar_export *x, const cairn_entry *e, struct ta
 	return write_header(x, h);
 }
 
-static int export_entry(struct tar_export *x, const cairn_entry *e)
+static int group_first(struct tar_export *x, const cairn_entry *e, const char **ret)
+{
+	uint32_t g = e->nlink_group;
+	if (g >= x->n_groups) {
+		size_t n = MAX((size_t) g + 1, x->n_groups * 2);
+		const char **v = realloc(x->group_first, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memset(v + x->n_groups, 0, (n - x->n_groups) * sizeof(*v));
+		x->group_first = v;
+		x->n_groups = n;
+	}
+	*ret = x->group_first[g];
+	if (!*ret)
+		x->group_first[g] = e->path;
+	return 0;
+}
+
+int tar_export_entry(tar_export *x, const cairn_entry *e, const struct tar_src *src)
 {
 	struct tar_header h;
 	header_init(x, e, &h);
@@ -283,16 +325,19 @@ static int export_entry(struct tar_export *x, const cairn_entry *e)
 	if (e->type == CAIRN_ENTRY_SOCK)
 		return 0;
 	if (e->nlink_group) {
-		if (x->group_first[e->nlink_group]) {
+		const char *first;
+		int r = group_first(x, e, &first);
+		if (r < 0)
+			return r;
+		if (first) {
 			h.type = '1';
-			h.link = x->group_first[e->nlink_group];
+			h.link = first;
 			return write_header(x, &h);
 		}
-		x->group_first[e->nlink_group] = e->path;
 	}
 	switch (e->type) {
 	case CAIRN_ENTRY_REG:
-		return export_file(x, e, &h);
+		return export_file(x, e, &h, src);
 	case CAIRN_ENTRY_SYMLINK:
 		h.type = '2';
 		h.link = e->link;
@@ -312,6 +357,42 @@ static int export_entry(struct tar_export *x, const cairn_entry *e)
 	return write_header(x, &h);
 }
 
+int tar_export_new(cairn_store *s, cairn_batch *b, int64_t source_date_epoch, cairn_writer *out,
+		   cairn_error **err, tar_export **ret)
+{
+	tar_export *x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	*x = (tar_export){.s = s, .b = b, .err = err, .sde = source_date_epoch};
+	x->out = malloc(sizeof(*x->out));
+	x->data = malloc(DATA_BUF);
+	if (!x->out || !x->data) {
+		tar_export_free(x);
+		return -ENOMEM;
+	}
+	*x->out = (tar_out){.w = out};
+	*ret = x;
+	return 0;
+}
+
+int tar_export_finish(tar_export *x)
+{
+	int r = tar_write_end(x->out);
+	return r < 0 ? cairn_error_from(x->err, r, "export: writing") : 0;
+}
+
+void tar_export_free(tar_export *x)
+{
+	if (!x)
+		return;
+	buf_clear(&x->pax);
+	buf_clear(&x->name);
+	free(x->group_first);
+	free(x->data);
+	free(x->out);
+	free(x);
+}
+
 static int export_layer(cairn_store *s, cairn_batch *b, const cairn_id *layer,
 			const struct cairn_tar_export_options *opts, cairn_writer *out,
 			cairn_error **err)
@@ -321,32 +402,15 @@ static int export_layer(cairn_store *s, cairn_batch *b, const cairn_id *layer,
 	    b ? cairn_layer_open_staged(b, layer, &l, err) : cairn_layer_open(s, layer, &l, err);
 	if (r < 0)
 		return r;
-	struct tar_export x = {
-	    .s = s, .b = b, .err = err, .sde = opts ? opts->source_date_epoch : -1};
-	uint32_t groups = 0;
-	for (size_t i = 0; i < cairn_layer_count(l); i++)
-		groups = MAX(groups, cairn_layer_entry(l, i)->nlink_group);
-	x.out = malloc(sizeof(*x.out));
-	x.data = malloc(DATA_BUF);
-	x.group_first = calloc((size_t) groups + 1, sizeof(*x.group_first));
-	if (!x.out || !x.data || !x.group_first)
-		r = -ENOMEM;
-	else
-		*x.out = (tar_out){.w = out};
+	tar_export *x = NULL;
+	r = tar_export_new(s, b, opts ? opts->source_date_epoch : -1, out, err, &x);
 	for (size_t i = 0; r >= 0 && i < cairn_layer_count(l); i++)
-		r = export_entry(&x, cairn_layer_entry(l, i));
-	if (r >= 0) {
-		r = tar_write_end(x.out);
-		if (r < 0)
-			cairn_error_from(err, r, "export: writing");
-	}
+		r = tar_export_entry(x, cairn_layer_entry(l, i), NULL);
+	if (r >= 0)
+		r = tar_export_finish(x);
 	if (r < 0)
 		cairn_error_from(err, r, "export");
-	buf_clear(&x.pax);
-	buf_clear(&x.name);
-	free(x.group_first);
-	free(x.data);
-	free(x.out);
+	tar_export_free(x);
 	cairn_layer_free(l);
 	return r;
 }

@@ -143,6 +143,23 @@ struct cairn_save_options {
 int cairn_image_save(cairn_store *s, const char *const *names, size_t n_names, const char *path,
 		     const struct cairn_save_options *opts, cairn_error **err);
 
+/* ---- new images from layers --------------------------------------------- */
+
+struct cairn_image_commit_options {
+	const char *name;	/* NAME[:TAG] for the new image, or NULL */
+	const char *created_by; /* history entry; NULL: "cairn commit" */
+	const char *comment;	/* history comment, or NULL */
+	int64_t created;	/* < 0: SOURCE_DATE_EPOCH if set, else now */
+};
+/* Stages in batch b a new image: parent (a name or id; NULL = scratch)
+ * plus one layer that b has staged (or that is in the store) with its
+ * diff_id.  The config is the parent's with the diff_id and a history
+ * entry appended.  *ret_id (may be NULL) gets the image id. */
+int cairn_image_commit(cairn_batch *b, const char *parent, const cairn_id *layer,
+		       const cairn_digest *diff_id, uint64_t diff_size,
+		       const struct cairn_image_commit_options *opts, char **ret_id,
+		       cairn_error **err);
+
 /* ---- store-wide ------------------------------------------------------- */
 
 struct cairn_du {

@@ -208,6 +208,41 @@ int cairn_layer_export_tar_staged(cairn_batch *b, const cairn_id *layer,
 				  const struct cairn_tar_export_options *opts, cairn_writer *out,
 				  cairn_error **err);
 
+/* ---- streaming layer writer ------------------------------------------ */
+
+/* A layer built entry by entry, in canonical order, whose export digest
+ * (diff_id) is computed on the way: file data is read once, stored as
+ * contents and written to the digest at the same time.  The result is
+ * identical to building the layer with cairn_layer_builder and exporting
+ * it with cairn_layer_export_tar. */
+
+/* The data of one regular file: its extents (data and holes, in order,
+ * covering the size) and positioned reads of the data extents. */
+struct cairn_data_source {
+	int (*extents)(void *userdata, cairn_extent_fn fn, void *fn_userdata);
+	ssize_t (*pread)(void *userdata, void *buf, size_t len, uint64_t off);
+	void *userdata;
+};
+
+typedef struct cairn_layer_writer cairn_layer_writer;
+int cairn_layer_writer_new(cairn_batch *b, cairn_layer_writer **ret);
+enum {
+	/* src's data is stored as a new content (e->content is ignored) */
+	CAIRN_LAYER_WRITE_DATA = 1u << 0,
+};
+/* Adds the next entry (entries strictly in cairn_entry_compare order).  A
+ * regular file's data is read from src when given (and stored with
+ * CAIRN_LAYER_WRITE_DATA), else from e->content in the store or the
+ * batch.  Later members of a hardlink group take the first member's
+ * content.  *ret_content (may be NULL) receives the file's content id. */
+int cairn_layer_writer_add(cairn_layer_writer *w, const cairn_entry *e,
+			   const struct cairn_data_source *src, unsigned flags, cairn_id *ret_content,
+			   cairn_error **err);
+/* Stages the table and the layer record in the batch; frees w. */
+int cairn_layer_writer_finish(cairn_layer_writer *w, cairn_id *ret_layer, cairn_digest *ret_diff_id,
+			      uint64_t *ret_diff_size, cairn_error **err);
+void cairn_layer_writer_free(cairn_layer_writer *w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * FUSE operations on open files: open, create, read, write, release,
+ * fsync, fallocate, lseek.
+ *
+ * Opening for reading materialises a store content into the content cache
+ * (once, for every mount) and reads are served from that file; opening for
+ * writing (or truncating) copies the data up into an upper file.  Every
+ * handle of a node shares the node's struct fdata, so all names of a
+ * hardlinked file see the same data at once.  The page cache is kept
+ * across opens (FOPEN_KEEP_CACHE): no one changes the data behind the
+ * kernel's back.
+ */
+#include <fcntl.h>
+
+#include "ops.h"
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *) (uintptr_t) fi->fh;
+}
+
+/* Opens n for fi: a handle on the node's fdata with the data ready. */
+static int open_node(fuse_req_t req, cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
+		     bool created)
+{
+	int acc = fi->flags & O_ACCMODE;
+	bool write = acc != O_RDONLY || (fi->flags & O_TRUNC);
+	if (write && fs->opts.readonly)
+		return -EROFS;
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	struct fdata *d = fdata_get(n);
+	if (d)
+		n->opens++;
+	uint32_t mode = n->mode;
+	gid_t gid = n->gid;
+	pthread_mutex_unlock(&fs->lock);
+	if (!d) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->fs = fs;
+	h->node = n;
+	h->data = d;
+	int r = 0;
+	pthread_mutex_lock(&d->lock);
+	if (write && !created) {
+		pthread_rwlock_rdlock(&fs->freeze);
+		bool trunc = fi->flags & O_TRUNC;
+		r = data_copy_up(fs, n, d, trunc);
+		if (r >= 0 && trunc && ftruncate(d->fd, 0) < 0)
+			r = -errno;
+		if (r >= 0 && trunc) {
+			pthread_mutex_lock(&fs->lock);
+			n->size = 0;
+			n->flags |= N_DIRTY_DATA | N_DIRTY_META;
+			node_touch_mtime(n);
+			fs_changed(fs);
+			pthread_mutex_unlock(&fs->lock);
+		}
+		pthread_rwlock_unlock(&fs->freeze);
+	} else if (!created) {
+		r = data_open_read(fs, n, d);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (r < 0) {
+		pthread_mutex_lock(&fs->lock);
+		n->opens--;
+		fdata_put(n);
+		pthread_mutex_unlock(&fs->lock);
+		free(h);
+		return r;
+	}
+	/* Linux drops S_ISGID of a file without group execute on a write by
+	 * someone outside its group; the kernel's FUSE fallback does not, so
+	 * such writes come through us (direct I/O) and we do it. */
+	if (write && (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !req_in_group(req, gid)) {
+		h->kill_sgid = true;
+		fi->direct_io = 1;
+	}
+	fi->keep_cache = 1;
+	fi->fh = (uintptr_t) h;
+	return 0;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	cairn_fs *fs = fuse_req_userdata(req);
+	struct node *n = fs_node(fs, ino);
+	if (node_is_dir(n))
+		return (void) fuse_reply_err(req, EISDIR);
+	int r = open_node(req, fs, n, fi, false);
+	if (r < 0)
+		return (void) fuse_reply_err(req, -r);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		op_release(NULL, ino, fi);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
+{
+	cairn_fs *fs = fuse_req_userdata(req);
+	int r = mutate_begin(fs);
+	if (r < 0)
+		return (void) fuse_reply_err(req, -r);
+	struct node *n;
+	r = new_child(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &n);
+	if (r == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* created by someone else since the kernel looked: open it */
+		struct dent *de = dir_lookup(fs_node(fs, parent)->dir, name, strlen(name));
+		n = de->node;
+		r = node_is_dir(n) ? -EISDIR : 0;
+	}
+	if (r < 0) {
+		mutate_end(fs);
+		return (void) fuse_reply_err(req, -r);
+	}
+	struct fuse_entry_param e;
+	fs_fill_entry(fs, n, &e);
+	atomic_fetch_add(&n->nlookup, 1);
+	mutate_end(fs);
+	r = open_node(req, fs, n, fi, true);
+	if (r < 0) {
+		pthread_mutex_lock(&fs->lock);
+		atomic_fetch_sub(&n->nlookup, 1);
+		node_maybe_free(fs, n);
+		pthread_mutex_unlock(&fs->lock);
+		return (void) fuse_reply_err(req, -r);
+	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		op_release(NULL, 0, fi);
+		pthread_mutex_lock(&fs->lock);
+		atomic_fetch_sub(&n->nlookup, 1);
+		node_maybe_free(fs, n);
+		pthread_mutex_unlock(&fs->lock);
+	}
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
+	if (fd < 0)
+		return (void) fuse_reply_buf(req, NULL, 0);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* Makes sure writes go to the upper file. */
+static int writable(cairn_fs *fs, struct handle *h)
+{
+	struct fdata *d = h->data;
+	if (__atomic_load_n(&d->rw, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	int r = data_copy_up(fs, h->node, d, false);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* After data changed: size, times (the kernel keeps them itself for
+ * cached writes), setgid.  fs->lock held. */
+static void data_changed(cairn_fs *fs, struct handle *h, uint64_t end, bool times)
+{
+	struct node *n = h->node;
+	if (end > n->size)
+		n->size = end;
+	if (times)
+		node_touch_mtime(n);
+	if (h->kill_sgid)
+		n->mode &= ~(uint32_t) S_ISGID;
+	n->flags |= N_DIRTY_DATA | N_DIRTY_META;
+	fs_changed(fs);
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+		  struct fuse_file_info *fi)
+{
+	cairn_fs *fs = fuse_req_userdata(req);
+	struct handle *h = handle_of(fi);
+	if (fs->opts.readonly)
+		return (void) fuse_reply_err(req, EROFS);
+	pthread_rwlock_rdlock(&fs->freeze);
+	int r = writable(fs, h);
+	ssize_t n = 0;
+	if (r >= 0) {
+		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+		dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		dst.buf[0].fd = h->data->fd;
+		dst.buf[0].pos = off;
+		n = fuse_buf_copy(&dst, bufv, FUSE_BUF_SPLICE_NONBLOCK);
+		if (n < 0)
+			r = (int) n;
+	}
+	if (r >= 0) {
+		pthread_mutex_lock(&fs->lock);
+		data_changed(fs, h, (uint64_t) off + (uint64_t) n, !fi->writepage);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	pthread_rwlock_unlock(&fs->freeze);
+	if (r < 0)
+		return (void) fuse_reply_err(req, -r);
+	fuse_reply_write(req, (size_t) n);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct node *n = h->node;
+	cairn_fs *fs = h->fs; /* req is NULL for an open whose reply failed */
+	pthread_mutex_lock(&fs->lock);
+	n->opens--;
+	fdata_put(n);
+	node_maybe_free(fs, n);
+	pthread_mutex_unlock(&fs->lock);
+	free(h);
+	if (req)
+		fuse_reply_err(req, 0);
+}
+
+/* Changes live in this process until committed (see cairn/fs.h): there is
+ * nothing that forcing the upper file to disk would make durable. */
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		  struct fuse_file_info *fi)
+{
+	cairn_fs *fs = fuse_req_userdata(req);
+	struct handle *h = handle_of(fi);
+	if (fs->opts.readonly)
+		return (void) fuse_reply_err(req, EROFS);
+	pthread_rwlock_rdlock(&fs->freeze);
+	int r = writable(fs, h);
+	if (r >= 0 && fallocate(h->data->fd, mode, offset, length) < 0)
+		r = -errno;
+	if (r >= 0) {
+		pthread_mutex_lock(&fs->lock);
+		uint64_t end = mode & FALLOC_FL_KEEP_SIZE ? 0 : (uint64_t) (offset + length);
+		data_changed(fs, h, end, mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE));
+		pthread_mutex_unlock(&fs->lock);
+	}
+	pthread_rwlock_unlock(&fs->freeze);
+	fuse_reply_err(req, -r);
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return (void) fuse_reply_err(req, EINVAL);
+	if (fd < 0)
+		return (void) fuse_reply_err(req, ENXIO); /* empty */
+	off_t r = lseek(fd, off, whence);
+	if (r < 0)
+		return (void) fuse_reply_err(req, errno);
+	fuse_reply_lseek(req, r);
+}
