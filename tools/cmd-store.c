@@ -109,10 +109,11 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, err, r);
 	if (json) {
 		json_t *o =
-		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "images", (json_int_t) st.images,
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "images", (json_int_t) st.images,
 			      "layers", (json_int_t) st.layers, "blobs", (json_int_t) st.blobs,
 			      "contents", (json_int_t) st.contents, "chunks",
-			      (json_int_t) st.chunks, "bytes_freed", (json_int_t) st.bytes_freed);
+			      (json_int_t) st.chunks, "bytes_freed", (json_int_t) st.bytes_freed,
+			      "cache_bytes_freed", (json_int_t) st.cache_bytes);
 		char *out = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", out);
 		free(out);
@@ -125,6 +126,10 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 	       (unsigned long long) st.layers, (unsigned long long) st.blobs,
 	       (unsigned long long) st.contents, (unsigned long long) st.chunks);
 	printf("Total reclaimed space: %s\n", freed);
+	if (st.cache_bytes) {
+		cli_format_size(freed, sizeof(freed), (double) st.cache_bytes);
+		printf("Content cache freed: %s\n", freed);
+	}
 	return 0;
 }
 

@@ -15,6 +15,8 @@
 
 #include <cairn/image.h>
 
+#include <cairn/snapshot.h>
+
 #include "oci-internal.h"
 
 #define HASH_BUF (256u << 10)
@@ -307,6 +309,10 @@ int cairn_fsck(cairn_store *s, unsigned flags, cairn_report_fn report, void *use
 	check_blobs(&c);
 	check_diffs(&c);
 	check_layers(&c);
+	int k = cairn_snapshot_check(s, report, userdata, err);
+	if (k < 0)
+		return k;
+	c.problems += (uint64_t) k;
 	st.problems = c.problems;
 	if (ret)
 		*ret = st;

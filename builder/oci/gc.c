@@ -10,11 +10,15 @@
  * a live diff keeps its layer and its source blob or its tar-split (the
  * split content, its literal bytes and the file contents it references:
  * cairn_tar_split_mark); a live blob keeps its content; a live layer keeps
- * its table and file contents (cairn_layer_mark).  Snapshots and build cache records will be roots
- * too (they do not exist yet).  Prune deletes dead records in one batch while holding the exclusive
- * store lock, then sweeps unreferenced contents and chunks.
+ * its table and file contents (cairn_layer_mark).  Snapshots and running
+ * workspaces keep their layers (cairn_snapshot_mark).  Prune deletes dead
+ * records in one batch while holding the exclusive store lock, then sweeps
+ * unreferenced contents and chunks, content-cache files of dead contents
+ * and upper directories of filesystems that are gone.
  */
+#include <cairn/fs.h>
 #include <cairn/image.h>
+#include <cairn/snapshot.h>
 
 #include "oci-internal.h"
 
@@ -266,6 +270,8 @@ static int live_compute(cairn_store *s, struct live *l, cairn_error **err)
 		return -ENOMEM;
 	int k = mark_images(s, l, err);
 	if (k >= 0)
+		k = cairn_snapshot_mark(s, l->layers, err);
+	if (k >= 0)
 		k = mark_diffs(s, l, err);
 	if (k >= 0)
 		k = mark_blobs(s, l);
@@ -322,6 +328,12 @@ int cairn_prune(cairn_store *s, struct cairn_prune_stats *ret, cairn_error **err
 	struct cairn_sweep_stats sw = {0};
 	if (r >= 0 && (r = cairn_store_sweep(s, l.contents, &sw)) < 0)
 		cairn_error_from(err, r, "sweeping unused contents");
+	if (r >= 0) {
+		int64_t freed = cairn_fs_cache_prune(s, l.contents);
+		if (freed > 0)
+			st.cache_bytes = (uint64_t) freed;
+		cairn_fs_cleanup_stale(s);
+	}
 	cairn_store_unlock_exclusive(s);
 	live_clear(&l);
 	if (r < 0)

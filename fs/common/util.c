@@ -71,12 +71,28 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 		return -EINVAL;
 	if ((uint64_t) st.st_size > max)
 		return -EFBIG;
-	_cleanup_free_ char *b = malloc((size_t) st.st_size + 1);
+	/* files of /proc say 0 bytes: read what comes, up to max */
+	size_t cap = st.st_size > 0 ? (size_t) st.st_size : MIN(max, (size_t) 4096);
+	_cleanup_free_ char *b = malloc(cap + 1);
 	if (!b)
 		return -ENOMEM;
-	ssize_t n = read_full(fd, b, (size_t) st.st_size);
+	ssize_t n = read_full(fd, b, cap);
 	if (n < 0)
 		return (int) n;
+	if (st.st_size == 0 && (size_t) n == cap && cap < max) {
+		while ((size_t) n == cap && cap < max) { /* more than a page: grow */
+			size_t ncap = MIN(max, cap * 2);
+			char *nb = realloc(b, ncap + 1);
+			if (!nb)
+				return -ENOMEM;
+			b = nb;
+			ssize_t m = read_full(fd, b + n, ncap - (size_t) n);
+			if (m < 0)
+				return (int) m;
+			n += m;
+			cap = ncap;
+		}
+	}
 	b[n] = 0;
 	if (ret_len)
 		*ret_len = (size_t) n;

@@ -278,7 +278,7 @@ void data_remove_upper(cairn_fs *fs, struct node *n)
 	unlinkat(fs->upper_fd, name, 0);
 }
 
-int64_t cairn_fs_cache_clear(cairn_store *s)
+int64_t cairn_fs_cache_prune(cairn_store *s, const cairn_idset *live)
 {
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "%s/cache", cairn_store_root(s)) < 0)
@@ -301,7 +301,10 @@ int64_t cairn_fs_cache_clear(cairn_store *s)
 		struct dirent *de;
 		while ((de = readdir(dir))) {
 			struct stat st;
+			cairn_id id;
 			if (de->d_name[0] == '.' || fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (live && cairn_id_parse(de->d_name, &id) >= 0 && cairn_idset_has(live, &id))
 				continue;
 			if (unlinkat(sfd, de->d_name, 0) == 0)
 				freed += (int64_t) st.st_blocks * 512;

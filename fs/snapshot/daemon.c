@@ -353,7 +353,7 @@ static int daemon_setup(struct daemon *d, cairn_error **err)
 	size_t n = 0;
 	if ((r = resolve_layers(d, &layers, &n, err)) < 0)
 		return r;
-	struct cairn_fs_options o = {.readonly = sp->readonly};
+	struct cairn_fs_options o = {.readonly = sp->readonly, .debug = getenv("CAIRN_FS_DEBUG") != NULL};
 	if ((r = cairn_fs_new(d->store, layers, n, &o, &d->fs, err)) < 0)
 		return r;
 	for (size_t i = 0; i < d->n_applied; i++)

@@ -509,68 +509,95 @@ int cairn_snapshot_apply(cairn_store *s, const char *key, const char *path, cair
 	return r < 0 ? cairn_error_from(err, r, "snapshot \"%s\": apply", key) : 0;
 }
 
-/* ---- prune support ------------------------------------------------------------------------------ */
-
-static int mark_layers(cairn_store *s, const cairn_id *v, size_t n, cairn_idset *set,
-		       cairn_error **err)
-{
-	for (size_t i = 0; i < n; i++) {
-		int r = cairn_layer_mark(s, &v[i], set, err);
-		if (r < 0 && r != CAIRN_E_NOTFOUND && r != -ENOENT)
-			return r;
-	}
-	return 0;
-}
+/* ---- prune and fsck support ------------------------------------------------------------------- */
 
 struct mark {
 	cairn_store *s;
 	cairn_idset *set;
-	cairn_error **err;
+	cairn_report_fn report;
+	void *userdata;
+	int problems;
 };
+
+static void mark_one(struct mark *m, const char *what, const char *name, const cairn_id *id)
+{
+	if (m->set) {
+		cairn_idset_add(m->set, id);
+		return;
+	}
+	if (cairn_store_has(m->s, CAIRN_T_LAYERS, id->b, CAIRN_ID_LEN) > 0)
+		return;
+	char hex[2 * CAIRN_ID_LEN + 1], line[512];
+	cairn_id_hex(id, hex);
+	snprintf(line, sizeof(line), "%s \"%s\": layer %s missing", what, name, hex);
+	m->report(line, m->userdata);
+	m->problems++;
+}
 
 static int mark_snapshot(const void *key, size_t klen, const void *val, size_t vlen, void *userdata)
 {
 	struct mark *m = userdata;
 	_cleanup_free_ char *k = strndup(key, klen);
 	struct snap_rec rec;
-	if (!k || snap_get(m->s, k, &rec) < 0)
+	if (!k)
+		return -ENOMEM;
+	if (snap_get(m->s, k, &rec) < 0) {
+		if (m->report) {
+			char line[512];
+			snprintf(line, sizeof(line), "snapshot \"%s\": record does not parse", k);
+			m->report(line, m->userdata);
+			m->problems++;
+		}
 		return 0;
-	int r = mark_layers(m->s, rec.layers, rec.n_layers, m->set, m->err);
-	if (r >= 0 && rec.has_checkpoint)
-		r = mark_layers(m->s, &rec.checkpoint, 1, m->set, m->err);
+	}
+	for (size_t i = 0; i < rec.n_layers; i++)
+		mark_one(m, "snapshot", k, &rec.layers[i]);
+	if (rec.has_checkpoint)
+		mark_one(m, "snapshot", k, &rec.checkpoint);
 	snap_rec_clear(&rec);
-	return r < 0 ? r : 0;
+	return 0;
 }
 
 static int mark_workspace(const struct cairn_mount_info *mi, void *userdata)
 {
 	struct mark *m = userdata;
-	if (mi->stale)
-		return 0;
 	struct ws_paths p;
 	_cleanup_json_ json_t *rec = NULL;
-	if (ws_paths_get(cairn_store_root(m->s), mi->dir, &p) < 0)
+	if (mi->stale || ws_paths_get(cairn_store_root(m->s), mi->dir, &p) < 0)
 		return 0;
 	int r = ws_record_read(&p, &rec);
 	ws_paths_clear(&p);
 	if (r < 0)
 		return 0;
 	static const char *const keys[] = {"layers", "applied"};
-	for (size_t k = 0; r >= 0 && k < ARRAY_SIZE(keys); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
 		cairn_id *v = NULL;
 		size_t n = 0;
 		if (layers_from_json(json_object_get(rec, keys[k]), &v, &n) >= 0)
-			r = mark_layers(m->s, v, n, m->set, m->err);
+			for (size_t i = 0; i < n; i++)
+				mark_one(m, "workspace", mi->dir, &v[i]);
 		free(v);
 	}
-	return r < 0 ? r : 0;
+	return 0;
 }
 
-int cairn_snapshot_mark(cairn_store *s, cairn_idset *set, cairn_error **err)
+static int mark_all(struct mark *m, cairn_error **err)
 {
-	struct mark m = {s, set, err};
-	int r = cairn_store_foreach(s, CAIRN_T_SNAPSHOTS, mark_snapshot, &m);
+	int r = cairn_store_foreach(m->s, CAIRN_T_SNAPSHOTS, mark_snapshot, m);
 	if (r >= 0)
-		r = cairn_workspace_list(cairn_store_root(s), mark_workspace, &m, err);
-	return r < 0 ? cairn_error_from(err, r, "marking snapshots") : 0;
+		r = cairn_workspace_list(cairn_store_root(m->s), mark_workspace, m, err);
+	return r < 0 ? cairn_error_from(err, r, "walking snapshots and workspaces") : 0;
+}
+
+int cairn_snapshot_mark(cairn_store *s, cairn_idset *layers, cairn_error **err)
+{
+	struct mark m = {.s = s, .set = layers};
+	return mark_all(&m, err);
+}
+
+int cairn_snapshot_check(cairn_store *s, cairn_report_fn report, void *userdata, cairn_error **err)
+{
+	struct mark m = {.s = s, .report = report, .userdata = userdata};
+	int r = mark_all(&m, err);
+	return r < 0 ? r : m.problems;
 }

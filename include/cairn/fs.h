@@ -125,9 +125,10 @@ struct cairn_fs_usage {
 };
 int cairn_fs_usage(cairn_fs *fs, struct cairn_fs_usage *ret);
 
-/* Removes the content cache (ROOT/cache; open files keep their data).
- * Returns the number of bytes freed or a negative error. */
-int64_t cairn_fs_cache_clear(cairn_store *s);
+/* Removes content-cache files (ROOT/cache) of contents not in live (NULL:
+ * all of them); open files keep their data.  Returns the bytes freed or a
+ * negative error. */
+int64_t cairn_fs_cache_prune(cairn_store *s, const cairn_idset *live);
 /* Removes upper directories (ROOT/tmp/fs-*) that no running filesystem
  * owns (left by killed processes).  Returns how many. */
 int cairn_fs_cleanup_stale(cairn_store *s);

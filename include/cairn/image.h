@@ -176,6 +176,7 @@ int cairn_du(cairn_store *s, struct cairn_du *ret, cairn_error **err);
 
 struct cairn_prune_stats {
 	uint64_t images, layers, blobs, contents, chunks, bytes_freed;
+	uint64_t cache_bytes; /* content-cache files removed */
 };
 /* Removes everything no image (or snapshot, build cache entry) references,
  * and platform images left without their index and without a name. */

@@ -127,9 +127,13 @@ int cairn_snapshot_diff(cairn_store *s, const char *key, const char *path, cairn
 /* Applies an OCI layer tar (any compression) to an active snapshot. */
 int cairn_snapshot_apply(cairn_store *s, const char *key, const char *path, cairn_error **err);
 
-/* For prune and fsck: adds every content that snapshots and running
- * workspaces use to set. */
-int cairn_snapshot_mark(cairn_store *s, cairn_idset *set, cairn_error **err);
+/* For prune: adds every layer that snapshots and running workspaces use
+ * to layers. */
+int cairn_snapshot_mark(cairn_store *s, cairn_idset *layers, cairn_error **err);
+/* For fsck: reports every layer a snapshot or workspace needs that is not
+ * in the store ("snapshot \"k\": layer <id> missing"); returns the count. */
+int cairn_snapshot_check(cairn_store *s, cairn_report_fn report, void *userdata,
+			 cairn_error **err);
 
 #ifdef __cplusplus
 }
