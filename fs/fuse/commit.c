@@ -248,7 +248,7 @@ static void rebase(cairn_fs *fs, struct commit_state *cs)
 		struct node *n = p->v[i].node;
 		if (n && (n->flags & N_STORED) && (n->flags & N_DIRTY_DATA)) {
 			n->content = p->v[i].content; /* the first name of a group has it */
-			n->flags = (n->flags & ~N_DIRTY_DATA) | N_CONTENT;
+			n->flags = (n->flags & ~(N_DIRTY_DATA | N_BLOCKS)) | N_CONTENT;
 		}
 	}
 	for (size_t i = 0; i < p->cur.n; i++) {

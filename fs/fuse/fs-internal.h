@@ -59,6 +59,7 @@ enum {
 	N_CONTENT = 1u << 6,	/* node->content is valid */
 	N_DIRTY_ATTR = 1u << 7, /* mode, owner, xattrs or times set explicitly (not as a side effect) */
 	N_STORED = 1u << 8,	/* commit: its data went into the layer as node->content */
+	N_BLOCKS = 1u << 9,	/* blocks is known for node->content */
 };
 
 struct dir;
@@ -74,6 +75,7 @@ struct node {
 	uint32_t group; /* commit: hardlink group number */
 	uint64_t size;
 	uint64_t rdev;
+	uint64_t blocks; /* 512-byte blocks of node->content's data (N_BLOCKS) */
 	struct timespec atime, mtime, ctime;
 	uint32_t n_xattrs;
 	uint32_t opens;	    /* open handles (files and directories) */

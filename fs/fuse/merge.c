@@ -44,6 +44,14 @@ struct merge {
 	size_t n_groups;
 };
 
+/* A name appeared in dirn: the kernel may hold a negative entry for it
+ * and a cached listing of dirn. */
+static void changed_name(struct merge *m, struct node *dirn, const char *name, size_t len)
+{
+	fs_inval_entry(m->fs, dirn, name, len);
+	fs_inval_inode(m->fs, dirn);
+}
+
 /* A directory for a path component that the layer does not list. */
 static struct node *implicit_dir(cairn_fs *fs)
 {
@@ -83,8 +91,10 @@ static int resolve_parent(struct merge *m, const char *path, struct node **ret, 
 				node_free(m->fs, d);
 				return r;
 			}
-			if (m->dirty)
+			if (m->dirty) {
 				cur->flags |= N_DIRTY_META;
+				changed_name(m, cur, p, len);
+			}
 			cur = d;
 		} else {
 			cur = de->node;
@@ -139,11 +149,16 @@ static int merge_entry(struct merge *m, const cairn_entry *e)
 	if (e->type == CAIRN_ENTRY_WHITEOUT) {
 		if (de)
 			tree_remove(fs, parent, de);
-		if (m->dirty)
+		if (m->dirty) {
 			parent->flags |= N_DIRTY_META;
+			fs_inval_inode(fs, parent);
+		}
 		return 0;
 	}
-	if (de && e->type == CAIRN_ENTRY_DIR && node_is_dir(de->node)) {
+	/* a directory over a directory keeps what is below, unless opaque;
+	 * applied as a change, an opaque one is a new directory (the next
+	 * commit records it as opaque again) */
+	if (de && e->type == CAIRN_ENTRY_DIR && node_is_dir(de->node) && !(e->opaque && m->dirty)) {
 		merge_dir_over(m, de->node, e);
 		return 0;
 	}
@@ -173,6 +188,7 @@ static int merge_entry(struct merge *m, const cairn_entry *e)
 		*slot = n;
 	if (m->dirty) {
 		parent->flags |= N_DIRTY_META;
+		changed_name(m, parent, name, len);
 		if (!fresh)
 			fs_inval_inode(fs, n); /* its link count changed */
 	}

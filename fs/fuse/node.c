@@ -97,7 +97,7 @@ void node_set_from_entry(struct node *n, const cairn_entry *e)
 		free(n->link);
 	n->flags &= ~N_LINK_OWN;
 	n->link = e->link;
-	n->flags &= ~(N_CONTENT | N_DIRTY_DATA);
+	n->flags &= ~(N_CONTENT | N_DIRTY_DATA | N_BLOCKS);
 	if (e->type == CAIRN_ENTRY_REG && e->has_content) {
 		n->content = e->content;
 		n->flags |= N_CONTENT;

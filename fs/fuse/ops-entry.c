@@ -19,16 +19,34 @@ void fs_fill_entry(cairn_fs *fs, struct node *n, struct fuse_entry_param *e)
 	fs_stat(fs, n, &e->attr);
 }
 
-void fs_stat(cairn_fs *fs, const struct node *n, struct stat *st)
+/* st_blocks of a regular file: the upper file's, or the stored content's
+ * data (holes are not data), looked up once. */
+static void file_blocks(cairn_fs *fs, struct node *n, struct stat *st)
 {
-	node_stat(n, st);
-	if (S_ISREG(n->mode) && (n->flags & N_UPPER)) {
+	if (n->flags & N_UPPER) {
 		char name[32];
 		struct stat up;
 		upper_name(n, name);
 		if (fstatat(fs->upper_fd, name, &up, AT_SYMLINK_NOFOLLOW) == 0)
 			st->st_blocks = up.st_blocks;
+		return;
 	}
+	if (!(n->flags & N_CONTENT))
+		return;
+	uint64_t size, data;
+	if (!(n->flags & N_BLOCKS) && cairn_content_stat(fs->store, &n->content, &size, &data) >= 0) {
+		n->blocks = (data + 4095) / 4096 * 8;
+		n->flags |= N_BLOCKS;
+	}
+	if (n->flags & N_BLOCKS)
+		st->st_blocks = (blkcnt_t) n->blocks;
+}
+
+void fs_stat(cairn_fs *fs, struct node *n, struct stat *st)
+{
+	node_stat(n, st);
+	if (S_ISREG(n->mode))
+		file_blocks(fs, n, st);
 }
 
 void reply_entry_locked(fuse_req_t req, cairn_fs *fs, struct node *n)
@@ -235,6 +253,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		    !req_in_group(req, n->gid);
 	pthread_mutex_lock(&fs->lock);
 	if (r >= 0) {
+		/* what a layer records; ctime and atime alone (the kernel flushing its
+		 * cached times after link, unlink or rename) change nothing there */
+		struct node before = *n;
 		if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t) attr->st_size != n->size) {
 			n->size = (uint64_t) attr->st_size;
 			n->flags |= N_DIRTY_DATA;
@@ -244,8 +265,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (kill)
 			n->mode &= ~(uint32_t) S_ISGID;
 		setattr_meta(req, n, attr, to_set);
-		n->flags |= N_DIRTY_META | N_DIRTY_ATTR;
-		fs_changed(fs);
+		if (n->mode != before.mode || n->uid != before.uid || n->gid != before.gid ||
+		    n->size != before.size || n->mtime.tv_sec != before.mtime.tv_sec ||
+		    n->mtime.tv_nsec != before.mtime.tv_nsec) {
+			n->flags |= N_DIRTY_META | N_DIRTY_ATTR;
+			fs_changed(fs);
+		}
 	}
 	struct stat st;
 	fs_stat(fs, n, &st);

@@ -8,7 +8,7 @@
 
 #include "fs-internal.h"
 
-void fs_stat(cairn_fs *fs, const struct node *n, struct stat *st);
+void fs_stat(cairn_fs *fs, struct node *n, struct stat *st);
 /* Replies with an entry for n (one more kernel reference); fs->lock is
  * held on entry and released before the reply. */
 void reply_entry_locked(fuse_req_t req, cairn_fs *fs, struct node *n);

@@ -148,6 +148,12 @@ _it_cleanup() {
 	done
 	wait 2>/dev/null || true
 	if [ -n "$IT_TMP" ] && [ -d "$IT_TMP" ]; then
+		# cairn workspace daemons of this test's stores, and their mounts
+		pkill -9 -f -- "--root $IT_TMP/" 2>/dev/null || true
+		local m
+		for m in $(findmnt -rn -o TARGET | grep -F "$IT_TMP/" | sort -r); do
+			umount -l "$m" 2>/dev/null || true
+		done
 		if [ "${CAIRN_KEEP_TMP:-0}" = 1 ]; then
 			echo "# kept scratch directory $IT_TMP" >&2
 		else
