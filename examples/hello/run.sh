@@ -28,13 +28,24 @@ echo "== cairn import hello.tar.gz hello:latest"
 cairn import -m "cairn quick start" "$work/hello.tar.gz" hello:latest
 cairn images
 
-echo "== cairn save hello:latest --format oci-dir"
-cairn save --format oci-dir -o "$work/oci" hello:latest
+echo "== cairn mount hello:latest (a writable workspace), change it, commit hello:v2"
+mkdir -p "$work/mnt"
+cairn mount hello:latest "$work/mnt"
+trap 'cairn umount --force "$work/mnt" 2>/dev/null; rm -rf "$work"' EXIT
+echo "made in a cairn workspace" >"$work/mnt/etc/made-here"
+cairn diff "$work/mnt"
+cairn commit "$work/mnt" hello:v2
+cairn umount "$work/mnt"
+cairn images
+
+echo "== cairn save hello:v2 --format oci-dir"
+cairn save --format oci-dir -o "$work/oci" hello:v2
 cat "$work/oci/index.json"; echo
 
 echo "== umoci unpack and run"
-umoci unpack --image "$work/oci:latest" "$work/bundle" >/dev/null
+umoci unpack --image "$work/oci:v2" "$work/bundle" >/dev/null
 chroot "$work/bundle/rootfs" /usr/local/bin/hello
+chroot "$work/bundle/rootfs" /bin/cat /etc/made-here
 
 echo "== cairn du / fsck"
 cairn du
