@@ -160,6 +160,7 @@ struct cairn_fs {
 	char *mountpoint;
 	pthread_t thread;
 	bool serving, thread_started;
+	bool writeback; /* the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE) */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	bool ended;

@@ -54,7 +54,17 @@ static int open_node(fuse_req_t req, cairn_fs *fs, struct node *n, struct fuse_f
 		if (r >= 0 && trunc && ftruncate(d->fd, 0) < 0)
 			r = -errno;
 		if (r >= 0 && trunc) {
+			/* the kernel leaves an atomic O_TRUNC's killing of setuid and
+			 * setgid to us (ATTR_OPEN): as do_truncate() does for a
+			 * caller without CAP_FSETID */
+			bool kill_suid = fuse_req_ctx(req)->uid != 0;
+			bool kill_sgid = kill_suid && (mode & S_ISGID) &&
+					 ((mode & S_IXGRP) || !req_in_group(req, gid));
 			pthread_mutex_lock(&fs->lock);
+			if (kill_suid)
+				n->mode &= ~(uint32_t) S_ISUID;
+			if (kill_sgid)
+				n->mode &= ~(uint32_t) S_ISGID;
 			n->size = 0;
 			n->flags |= N_DIRTY_DATA | N_DIRTY_META;
 			node_touch_mtime(n);
@@ -256,6 +266,12 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse
 {
 	struct handle *h = handle_of(fi);
 	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
+	/* With the writeback cache, written data may still sit in the kernel's
+	 * page cache, where the upper file's extents cannot show it: answer
+	 * ENOSYS, and the kernel falls back (for the whole mount) to the
+	 * generic answer from its own size, the file being all data. */
+	if (h->fs->writeback)
+		return (void) fuse_reply_err(req, ENOSYS);
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return (void) fuse_reply_err(req, EINVAL);
 	if (fd < 0)
