@@ -60,6 +60,7 @@ enum {
 	N_DIRTY_ATTR = 1u << 7, /* mode, owner, xattrs or times set explicitly (not as a side effect) */
 	N_STORED = 1u << 8,	/* commit: its data went into the layer as node->content */
 	N_BLOCKS = 1u << 9,	/* blocks is known for node->content */
+	N_KEPT = 1u << 10,	/* in fs->kept: its data (and descriptor) stays open */
 };
 
 struct dir;
@@ -121,6 +122,7 @@ struct handle {
 	struct node *node;
 	struct fdata *data;
 	bool kill_sgid; /* opened for writing by a non-member of a setgid file's group */
+	bool transient; /* no-open mode: made for one request (handle_acquire) */
 };
 
 struct base_ent {
@@ -161,6 +163,10 @@ struct cairn_fs {
 	pthread_t thread;
 	bool serving, thread_started;
 	bool writeback; /* the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE) */
+	bool no_open;	/* the kernel sends no OPEN/RELEASE for files (FUSE_CAP_NO_OPEN_SUPPORT) */
+	/* no-open mode: the files last read or written keep their data open */
+	struct node *kept[64];
+	unsigned kept_next;
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	bool ended;

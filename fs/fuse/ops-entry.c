@@ -191,7 +191,8 @@ static int setattr_size(cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
 	if (!S_ISREG(n->mode))
 		return node_is_dir(n) ? -EISDIR : -EINVAL;
 	pthread_mutex_lock(&fs->lock);
-	struct fdata *d = fi ? ((struct handle *) (uintptr_t) fi->fh)->data : fdata_get(n);
+	bool own = !fi || !fi->fh; /* no handle: an open without OPEN, or a path */
+	struct fdata *d = own ? fdata_get(n) : ((struct handle *) (uintptr_t) fi->fh)->data;
 	pthread_mutex_unlock(&fs->lock);
 	if (!d)
 		return -ENOMEM;
@@ -200,7 +201,7 @@ static int setattr_size(cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
 	if (r >= 0 && ftruncate(d->fd, size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&d->lock);
-	if (!fi) {
+	if (own) {
 		pthread_mutex_lock(&fs->lock);
 		fdata_put(n);
 		pthread_mutex_unlock(&fs->lock);
@@ -208,17 +209,19 @@ static int setattr_size(cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
 	return r;
 }
 
-static struct timespec attr_time(const struct timespec *t, bool use_now)
-{
-	struct timespec now;
-	if (!use_now)
-		return *t;
-	clock_gettime(CLOCK_REALTIME, &now);
-	return now;
-}
-
 static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr, int to_set)
 {
+	/* one "now" for every time this change sets, as a local fs has */
+	struct timespec now;
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		now = attr->st_ctim;
+	else
+		clock_gettime(CLOCK_REALTIME, &now);
+	/* chown by someone outside a setgid (no group-execute) file's group
+	 * drops S_ISGID; the kernel's FUSE code only handles group-execute */
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
+	    S_ISREG(n->mode) && (n->mode & (S_ISGID | S_IXGRP)) == S_ISGID && !req_in_group(req, n->gid))
+		n->mode &= ~(uint32_t) S_ISGID;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
 		acl_chmod(n);
@@ -228,14 +231,10 @@ static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr
 	if (to_set & FUSE_SET_ATTR_GID)
 		n->gid = attr->st_gid;
 	if (to_set & FUSE_SET_ATTR_ATIME)
-		n->atime = attr_time(&attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+		n->atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
 	if (to_set & FUSE_SET_ATTR_MTIME)
-		n->mtime = attr_time(&attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
-	if (to_set & FUSE_SET_ATTR_CTIME)
-		n->ctime = attr->st_ctim;
-	else
-		node_touch_ctime(n);
-	(void) req;
+		n->mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	n->ctime = now;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,

@@ -20,6 +20,72 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *) (uintptr_t) fi->fh;
 }
 
+/* Keeps n's data open for the next requests (no-open mode: there is no
+ * RELEASE to tell when a file is done with); the least recently kept
+ * one is let go.  fs->lock held. */
+static void data_keep(cairn_fs *fs, struct node *n)
+{
+	if (n->flags & N_KEPT)
+		return;
+	if (!fdata_get(n))
+		return;
+	n->flags |= N_KEPT;
+	struct node *old = fs->kept[fs->kept_next];
+	fs->kept[fs->kept_next] = n;
+	fs->kept_next = (fs->kept_next + 1) % ARRAY_SIZE(fs->kept);
+	if (old) {
+		old->flags &= ~(uint32_t) N_KEPT;
+		fdata_put(old);
+		node_maybe_free(fs, old);
+	}
+}
+
+/* The handle of a read or write: the one OPEN made, or in no-open mode
+ * (fh 0) a transient one in *tmp on the node's data, opened on demand.
+ * Undone by handle_done(). */
+static int handle_acquire(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+			  struct handle *tmp, struct handle **ret)
+{
+	if (fi && fi->fh) {
+		*ret = handle_of(fi);
+		return 0;
+	}
+	cairn_fs *fs = fuse_req_userdata(req);
+	struct node *n = fs_node(fs, ino);
+	if (!S_ISREG(n->mode))
+		return node_is_dir(n) ? -EISDIR : -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	struct fdata *d = fdata_get(n);
+	if (d) {
+		n->opens++;
+		data_keep(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!d)
+		return -ENOMEM;
+	*tmp = (struct handle){.fs = fs, .node = n, .data = d, .transient = true};
+	int r = 0;
+	if (__atomic_load_n(&d->fd, __ATOMIC_ACQUIRE) < 0) {
+		pthread_mutex_lock(&d->lock);
+		r = data_open_read(fs, n, d);
+		pthread_mutex_unlock(&d->lock);
+	}
+	*ret = tmp;
+	return r;
+}
+
+static void handle_done(struct handle *h)
+{
+	if (!h || !h->transient)
+		return;
+	cairn_fs *fs = h->fs;
+	pthread_mutex_lock(&fs->lock);
+	h->node->opens--;
+	fdata_put(h->node);
+	node_maybe_free(fs, h->node);
+	pthread_mutex_unlock(&fs->lock);
+}
+
 /* Opens n for fi: a handle on the node's fdata with the data ready. */
 static int open_node(fuse_req_t req, cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
 		     bool created)
@@ -100,6 +166,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
 	struct node *n = fs_node(fs, ino);
+	if (fs->no_open)
+		return (void) fuse_reply_err(req, ENOSYS); /* and no more OPENs */
 	if (node_is_dir(n))
 		return (void) fuse_reply_err(req, EISDIR);
 	int r = open_node(req, fs, n, fi, false);
@@ -132,6 +200,18 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fs_fill_entry(fs, n, &e);
 	atomic_fetch_add(&n->nlookup, 1);
 	mutate_end(fs);
+	if (fs->no_open) {
+		/* no RELEASE will come for this open either: no handle */
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+			pthread_mutex_lock(&fs->lock);
+			atomic_fetch_sub(&n->nlookup, 1);
+			node_maybe_free(fs, n);
+			pthread_mutex_unlock(&fs->lock);
+		}
+		return;
+	}
 	r = open_node(req, fs, n, fi, true);
 	if (r < 0) {
 		pthread_mutex_lock(&fs->lock);
@@ -151,15 +231,23 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_of(fi);
+	struct handle tmp, *h = NULL;
+	int r = handle_acquire(req, ino, fi, &tmp, &h);
+	if (r < 0) {
+		handle_done(h);
+		return (void) fuse_reply_err(req, -r);
+	}
 	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
-	if (fd < 0)
-		return (void) fuse_reply_buf(req, NULL, 0);
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	if (fd < 0) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	}
+	handle_done(h);
 }
 
 /* Makes sure writes go to the upper file. */
@@ -179,8 +267,10 @@ static int writable(cairn_fs *fs, struct handle *h)
 static void data_changed(cairn_fs *fs, struct handle *h, uint64_t end, bool times)
 {
 	struct node *n = h->node;
-	if (end > n->size)
+	if (end > n->size) {
 		n->size = end;
+		times = true; /* growing changes the file (fallocate too) */
+	}
 	if (times)
 		node_touch_mtime(n);
 	if (h->kill_sgid)
@@ -193,11 +283,20 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 		  struct fuse_file_info *fi)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
-	struct handle *h = handle_of(fi);
 	if (fs->opts.readonly)
 		return (void) fuse_reply_err(req, EROFS);
+	struct handle tmp, *h = NULL;
+	int r = handle_acquire(req, ino, fi, &tmp, &h);
+	if (r < 0) {
+		handle_done(h);
+		return (void) fuse_reply_err(req, -r);
+	}
+	/* no-open mode: the writer is the caller (no writeback cache) */
+	if (h->transient && !fi->writepage &&
+	    (__atomic_load_n(&h->node->mode, __ATOMIC_RELAXED) & (S_ISGID | S_IXGRP)) == S_ISGID)
+		h->kill_sgid = !req_in_group(req, h->node->gid);
 	pthread_rwlock_rdlock(&fs->freeze);
-	int r = writable(fs, h);
+	r = writable(fs, h);
 	ssize_t n = 0;
 	if (r >= 0) {
 		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
@@ -214,6 +313,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 		pthread_mutex_unlock(&fs->lock);
 	}
 	pthread_rwlock_unlock(&fs->freeze);
+	handle_done(h);
 	if (r < 0)
 		return (void) fuse_reply_err(req, -r);
 	fuse_reply_write(req, (size_t) n);
@@ -222,6 +322,11 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
+	if (!h) { /* no-open mode: nothing was opened */
+		if (req)
+			fuse_reply_err(req, 0);
+		return;
+	}
 	struct node *n = h->node;
 	cairn_fs *fs = h->fs; /* req is NULL for an open whose reply failed */
 	pthread_mutex_lock(&fs->lock);
@@ -245,11 +350,16 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		  struct fuse_file_info *fi)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
-	struct handle *h = handle_of(fi);
 	if (fs->opts.readonly)
 		return (void) fuse_reply_err(req, EROFS);
+	struct handle tmp, *h = NULL;
+	int r = handle_acquire(req, ino, fi, &tmp, &h);
+	if (r < 0) {
+		handle_done(h);
+		return (void) fuse_reply_err(req, -r);
+	}
 	pthread_rwlock_rdlock(&fs->freeze);
-	int r = writable(fs, h);
+	r = writable(fs, h);
 	if (r >= 0 && fallocate(h->data->fd, mode, offset, length) < 0)
 		r = -errno;
 	if (r >= 0) {
@@ -259,25 +369,29 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		pthread_mutex_unlock(&fs->lock);
 	}
 	pthread_rwlock_unlock(&fs->freeze);
+	handle_done(h);
 	fuse_reply_err(req, -r);
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_of(fi);
-	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
+	cairn_fs *fs = fuse_req_userdata(req);
 	/* With the writeback cache, written data may still sit in the kernel's
 	 * page cache, where the upper file's extents cannot show it: answer
 	 * ENOSYS, and the kernel falls back (for the whole mount) to the
 	 * generic answer from its own size, the file being all data. */
-	if (h->fs->writeback)
+	if (fs->writeback)
 		return (void) fuse_reply_err(req, ENOSYS);
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return (void) fuse_reply_err(req, EINVAL);
-	if (fd < 0)
-		return (void) fuse_reply_err(req, ENXIO); /* empty */
-	off_t r = lseek(fd, off, whence);
-	if (r < 0)
-		return (void) fuse_reply_err(req, errno);
-	fuse_reply_lseek(req, r);
+	struct handle tmp, *h = NULL;
+	int r = handle_acquire(req, ino, fi, &tmp, &h);
+	int fd = r < 0 ? -1 : __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
+	off_t pos = r < 0 ? r : fd < 0 ? -ENXIO /* empty */ : lseek(fd, off, whence);
+	if (pos == -1)
+		pos = -errno;
+	handle_done(h);
+	if (pos < 0)
+		return (void) fuse_reply_err(req, (int) -pos);
+	fuse_reply_lseek(req, pos);
 }

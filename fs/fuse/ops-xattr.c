@@ -9,6 +9,21 @@
 
 #include "ops.h"
 
+/* The namespaces a local filesystem knows (ext4: EOPNOTSUPP for others,
+ * EINVAL for a namespace prefix alone). */
+static int name_check(const char *name)
+{
+	static const char *const ns[] = {"user.", "trusted.", "security."};
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+		size_t l = strlen(ns[i]);
+		if (strncmp(name, ns[i], l) == 0)
+			return name[l] ? 0 : -EINVAL;
+	}
+	if (strcmp(name, ACL_ACCESS) == 0 || strcmp(name, ACL_DEFAULT) == 0)
+		return 0;
+	return -EOPNOTSUPP;
+}
+
 /* Replies with a copy of value (size 0: only its length). */
 static void reply_value(fuse_req_t req, const void *value, size_t len, size_t size)
 {
@@ -23,6 +38,9 @@ static void reply_value(fuse_req_t req, const void *value, size_t len, size_t si
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
+	int r = name_check(name);
+	if (r < 0)
+		return (void) fuse_reply_err(req, -r);
 	pthread_mutex_lock(&fs->lock);
 	const cairn_xattr *x = node_xattr_get(fs_node(fs, ino), name);
 	size_t len = x ? x->len : 0;
@@ -42,10 +60,13 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	cairn_fs *fs = fuse_req_userdata(req);
 	bytebuf b = {0};
 	int r = 0;
+	/* trusted.* is listed only to the privileged (CAP_SYS_ADMIN: root) */
+	bool trusted = fuse_req_ctx(req)->uid == 0;
 	pthread_mutex_lock(&fs->lock);
 	struct node *n = fs_node(fs, ino);
 	for (uint32_t i = 0; r >= 0 && i < n->n_xattrs; i++)
-		r = buf_append(&b, n->xattrs[i].name, strlen(n->xattrs[i].name) + 1);
+		if (trusted || strncmp(n->xattrs[i].name, "trusted.", 8) != 0)
+			r = buf_append(&b, n->xattrs[i].name, strlen(n->xattrs[i].name) + 1);
 	pthread_mutex_unlock(&fs->lock);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -75,7 +96,9 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 			 size_t size, int flags)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
-	int r = mutate_begin(fs);
+	int r = name_check(name);
+	if (r >= 0)
+		r = mutate_begin(fs);
 	if (r < 0)
 		return (void) fuse_reply_err(req, -r);
 	struct node *n = fs_node(fs, ino);

@@ -74,11 +74,27 @@ void op_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_POSIX_ACL |
 			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_SPLICE_READ;
-	if (!fs->opts.readonly && !(wb && strcmp(wb, "0") == 0))
+	const char *no_open = getenv("CAIRN_FS_NO_OPEN");
+	/* The writeback cache batches small writes, but makes the kernel
+	 * forget st_blocks at every close (a GETATTR after each open of any
+	 * file) and send the times it kept itself (a SETATTR per written
+	 * file): more requests than it saves for builds.  Opt in with 1. */
+	if (!fs->opts.readonly && wb && strcmp(wb, "1") == 0)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
+	/* Without OPEN and RELEASE for files (the open handler answers
+	 * ENOSYS once), reads and writes come by inode: an open is free.
+	 * O_TRUNC then arrives as a SETATTR (an atomic O_TRUNC would be
+	 * skipped by the kernel, there being no OPEN to carry it). */
+	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !(no_open && strcmp(no_open, "0") == 0)) {
+		want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		want &= ~(unsigned) FUSE_CAP_ATOMIC_O_TRUNC;
+		fs->no_open = true;
+	}
 	conn->want |= want & conn->capable;
 	/* the kernel may trust its caches: nothing changes behind its back */
 	conn->want &= ~(unsigned) (FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS_AUTO);
+	if (fs->no_open)
+		conn->want &= ~(unsigned) FUSE_CAP_ATOMIC_O_TRUNC; /* libfuse asks for it by default */
 	fs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
@@ -214,6 +230,8 @@ void cairn_fs_free(cairn_fs *fs)
 	if (!fs)
 		return;
 	cairn_fs_unmount(fs, CAIRN_FS_UMOUNT_LAZY);
+	for (size_t i = 0; i < ARRAY_SIZE(fs->kept); i++)
+		fs->kept[i] = NULL; /* their data goes with the nodes below */
 	while (fs->all) {
 		struct node *n = fs->all;
 		if (n->data) {
@@ -252,8 +270,12 @@ static void *serve(void *userdata)
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (cfg) {
 		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_max_threads(cfg, fs->opts.max_threads ? fs->opts.max_threads : 16);
-		fuse_loop_cfg_set_idle_threads(cfg, 4);
+		unsigned max = fs->opts.max_threads ? fs->opts.max_threads : 16;
+		/* workers are kept, not ended when idle: bursts of background
+		 * requests (writeback, releases, forgets) would otherwise make
+		 * libfuse start and end a thread (and its splice pipe) for each */
+		fuse_loop_cfg_set_max_threads(cfg, max);
+		fuse_loop_cfg_set_idle_threads(cfg, max);
 	}
 	fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
