@@ -255,9 +255,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		/* what a layer records; ctime and atime alone (the kernel flushing its
 		 * cached times after link, unlink or rename) change nothing there */
 		struct node before = *n;
-		if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t) attr->st_size != n->size) {
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			if ((uint64_t) attr->st_size != n->size)
+				n->flags |= N_DIRTY_DATA;
 			n->size = (uint64_t) attr->st_size;
-			n->flags |= N_DIRTY_DATA;
+			/* a truncate sets the times even to the same size (ext4) */
 			if (!(to_set & FUSE_SET_ATTR_MTIME))
 				node_touch_mtime(n);
 		}

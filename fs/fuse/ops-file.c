@@ -74,6 +74,16 @@ static int handle_acquire(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	return r;
 }
 
+/* no-open mode: a write or fallocate by someone outside a setgid (no
+ * group-execute) file's group drops S_ISGID, as Linux does; the request
+ * comes from the caller (no writeback cache). */
+static void check_kill_sgid(fuse_req_t req, struct handle *h)
+{
+	if (h->transient &&
+	    (__atomic_load_n(&h->node->mode, __ATOMIC_RELAXED) & (S_ISGID | S_IXGRP)) == S_ISGID)
+		h->kill_sgid = !req_in_group(req, h->node->gid);
+}
+
 static void handle_done(struct handle *h)
 {
 	if (!h || !h->transient)
@@ -291,10 +301,8 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 		handle_done(h);
 		return (void) fuse_reply_err(req, -r);
 	}
-	/* no-open mode: the writer is the caller (no writeback cache) */
-	if (h->transient && !fi->writepage &&
-	    (__atomic_load_n(&h->node->mode, __ATOMIC_RELAXED) & (S_ISGID | S_IXGRP)) == S_ISGID)
-		h->kill_sgid = !req_in_group(req, h->node->gid);
+	if (!fi->writepage)
+		check_kill_sgid(req, h);
 	pthread_rwlock_rdlock(&fs->freeze);
 	r = writable(fs, h);
 	ssize_t n = 0;
@@ -309,7 +317,9 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 	}
 	if (r >= 0) {
 		pthread_mutex_lock(&fs->lock);
-		data_changed(fs, h, (uint64_t) off + (uint64_t) n, !fi->writepage);
+		/* cached writes: the kernel keeps the times with the writeback
+		 * cache; without it, mmap writes (writepage) change them here */
+		data_changed(fs, h, (uint64_t) off + (uint64_t) n, !fi->writepage || !fs->writeback);
 		pthread_mutex_unlock(&fs->lock);
 	}
 	pthread_rwlock_unlock(&fs->freeze);
@@ -358,6 +368,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		handle_done(h);
 		return (void) fuse_reply_err(req, -r);
 	}
+	check_kill_sgid(req, h);
 	pthread_rwlock_rdlock(&fs->freeze);
 	r = writable(fs, h);
 	if (r >= 0 && fallocate(h->data->fd, mode, offset, length) < 0)
