@@ -376,7 +376,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 	if (r >= 0) {
 		pthread_mutex_lock(&fs->lock);
 		uint64_t end = mode & FALLOC_FL_KEEP_SIZE ? 0 : (uint64_t) (offset + length);
-		data_changed(fs, h, end, mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE));
+		data_changed(fs, h, end, true); /* fallocate sets the times (ext4) */
 		pthread_mutex_unlock(&fs->lock);
 	}
 	pthread_rwlock_unlock(&fs->freeze);

@@ -102,6 +102,11 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	if (r < 0)
 		return (void) fuse_reply_err(req, -r);
 	struct node *n = fs_node(fs, ino);
+	bool acl = strcmp(name, ACL_ACCESS) == 0 || strcmp(name, ACL_DEFAULT) == 0;
+	if (!value && acl && !node_xattr_get(n, name)) {
+		mutate_end(fs); /* removing an ACL that is not there succeeds (ext4) */
+		return (void) fuse_reply_err(req, 0);
+	}
 	r = value ? set_xattr(n, name, value, size, flags) : node_xattr_set(n, name, NULL, 0, 0);
 	if (r >= 0) {
 		node_touch_ctime(n);

@@ -85,7 +85,10 @@ void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * ENOSYS once), reads and writes come by inode: an open is free.
 	 * O_TRUNC then arrives as a SETATTR (an atomic O_TRUNC would be
 	 * skipped by the kernel, there being no OPEN to carry it). */
-	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !(no_open && strcmp(no_open, "0") == 0)) {
+	/* (with the writeback cache, writes arrive from the kernel's flusher,
+	 * not the writer: only an open can tell whose a write is) */
+	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !(want & FUSE_CAP_WRITEBACK_CACHE) &&
+	    !(no_open && strcmp(no_open, "0") == 0)) {
 		want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		want &= ~(unsigned) FUSE_CAP_ATOMIC_O_TRUNC;
 		fs->no_open = true;

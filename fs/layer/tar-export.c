@@ -322,8 +322,10 @@ int tar_export_entry(tar_export *x, const cairn_entry *e, const struct tar_src *
 		return export_dir(x, e, &h);
 	if (e->type == CAIRN_ENTRY_WHITEOUT)
 		return export_whiteout(x, e, &h);
+	/* a tar cannot hold a socket: its path becomes a whiteout, so that what
+	 * it replaced in a lower layer is gone from the unpacked tree too */
 	if (e->type == CAIRN_ENTRY_SOCK)
-		return 0;
+		return export_whiteout(x, e, &h);
 	if (e->nlink_group) {
 		const char *first;
 		int r = group_first(x, e, &first);

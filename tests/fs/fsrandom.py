@@ -1080,7 +1080,7 @@ class Gen:
     def umask(self):
         return self.rng.choice([0o022, 0o022, 0o022, 0, 0o077, 0o002, 0o027, 0o7777])
 
-    def gen_path_op(self, k, nonroot=False):
+    def gen_path_op(self, k):
         rng = self.rng
         if k == "write":
             e = self.file()
@@ -1319,7 +1319,7 @@ class Gen:
             if rng.random() < 0.7:
                 self.focus = ("open", "sticky", "sgid", "priv")
             try:
-                sub = self.gen_path_op(sk, nonroot=True)
+                sub = self.gen_path_op(sk)
             finally:
                 self.focus = None
             if "as_user:sgid-write" in self.exclude and "p" in sub:
@@ -1871,7 +1871,12 @@ class Round:
         cs = {k: v for k, v in c.items() if v["type"] != "socket"}
         d = compare_trees(cs, u, "mount", "umoci", fields=BASIC + ["mtime"], umoci=True,
                           skip_root=("mtime", "mode", "uid", "gid", "xattrs"))
-        d += compare_trees(hs, u, "host", "umoci", umoci=True, skip_root=("mode", "uid", "gid", "xattrs"))
+        if not d:
+            d = compare_trees(hs, u, "host", "umoci", umoci=True, skip_root=("mode", "uid", "gid", "xattrs"))
+        for i, line in enumerate(d):
+            rel = line.split(": ")[0]
+            if c.get(rel, {}).get("type") == "socket":
+                d[i] += " (a socket in the mount: the export leaves sockets out, but not what they replaced)"
         if d:
             self.diverge("umoci", "the unpacked image differs:\n  " + "\n  ".join(d[:30]))
         # a fresh mount of the committed image
