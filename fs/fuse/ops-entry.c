@@ -263,9 +263,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			if (!(to_set & FUSE_SET_ATTR_MTIME))
 				node_touch_mtime(n);
 		}
-		if (kill)
-			n->mode &= ~(uint32_t) S_ISGID;
 		setattr_meta(req, n, attr, to_set);
+		if (kill) /* after a mode the kernel sent from its cached one */
+			n->mode &= ~(uint32_t) S_ISGID;
 		if (n->mode != before.mode || n->uid != before.uid || n->gid != before.gid ||
 		    n->size != before.size || n->mtime.tv_sec != before.mtime.tv_sec ||
 		    n->mtime.tv_nsec != before.mtime.tv_nsec) {

@@ -157,7 +157,9 @@ _fs_undo_mount() { # KIND STORE DIR
 		if ! "$CAIRN" --root "$store" umount "$dir" >/dev/null 2>&1 &&
 			! "$CAIRN" --root "$store" umount --force "$dir" >/dev/null 2>&1; then
 			umount -l "$dir" 2>/dev/null || true
-			[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+			if [ -n "$pid" ]; then
+				kill -9 "$pid" 2>/dev/null || true
+			fi
 		fi
 		;;
 	*)
@@ -237,7 +239,6 @@ chroot_release() {
 fs_setup() {
 	local tar=$1 sys
 	shift
-	FS_TAR=$tar
 	for sys in "$@"; do
 		case $sys in
 		plain)
@@ -372,7 +373,9 @@ fs_profile_start() {
 	conn=$(( ($(stat -c %Hd "$dir") << 20) | $(stat -c %Ld "$dir") ))
 	local mode=${CAIRN_BENCH_PROFILE:-1}
 	if [ "$mode" != strace ] && command -v perf >/dev/null; then
-		[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+		if [ ! -d /sys/kernel/tracing/events ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+			_fs_push_mount tracefs - /sys/kernel/tracing # undone at exit
+		fi
 		perf record -q -a -o "$_fs_prof_dir/perf.data" \
 			-e fuse:fuse_request_send --filter "connection == $conn" \
 			-e fuse:fuse_request_end --filter "connection == $conn" \
