@@ -411,6 +411,11 @@ static void serve_loop(struct daemon *d)
 			if (fd >= 0) {
 				serve_request(d, fd);
 				close(fd);
+			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+				   errno == ENOBUFS) {
+				/* the connection stays queued: wait instead of spinning */
+				struct timespec pause = {0, 100 * 1000 * 1000};
+				nanosleep(&pause, NULL);
 			}
 		}
 	}
