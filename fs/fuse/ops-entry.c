@@ -63,6 +63,14 @@ void reply_entry_locked(fuse_req_t req, cairn_fs *fs, struct node *n)
 	}
 }
 
+/* Linux drops S_ISGID of a setgid file without group execute when someone
+ * outside its group (and not privileged) writes, truncates or chowns it;
+ * the kernel's FUSE code only handles the group-execute case. */
+bool req_drops_sgid(fuse_req_t req, uint32_t mode, gid_t gid)
+{
+	return (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !req_in_group(req, gid);
+}
+
 bool req_in_group(fuse_req_t req, gid_t gid)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -220,7 +228,7 @@ static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr
 	/* chown by someone outside a setgid (no group-execute) file's group
 	 * drops S_ISGID; the kernel's FUSE code only handles group-execute */
 	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
-	    S_ISREG(n->mode) && (n->mode & (S_ISGID | S_IXGRP)) == S_ISGID && !req_in_group(req, n->gid))
+	    S_ISREG(n->mode) && req_drops_sgid(req, n->mode, n->gid))
 		n->mode &= ~(uint32_t) S_ISGID;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -248,8 +256,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int r = 0;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		r = setattr_size(fs, n, fi, attr->st_size);
-	bool kill = (to_set & FUSE_SET_ATTR_SIZE) && (n->mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
-		    !req_in_group(req, n->gid);
+	bool kill = (to_set & FUSE_SET_ATTR_SIZE) && req_drops_sgid(req, n->mode, n->gid);
 	pthread_mutex_lock(&fs->lock);
 	if (r >= 0) {
 		/* what a layer records; ctime and atime alone (the kernel flushing its

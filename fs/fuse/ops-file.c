@@ -79,9 +79,9 @@ static int handle_acquire(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
  * comes from the caller (no writeback cache). */
 static void check_kill_sgid(fuse_req_t req, struct handle *h)
 {
-	if (h->transient &&
-	    (__atomic_load_n(&h->node->mode, __ATOMIC_RELAXED) & (S_ISGID | S_IXGRP)) == S_ISGID)
-		h->kill_sgid = !req_in_group(req, h->node->gid);
+	if (h->transient)
+		h->kill_sgid = req_drops_sgid(req, __atomic_load_n(&h->node->mode, __ATOMIC_RELAXED),
+					      h->node->gid);
 }
 
 static void handle_done(struct handle *h)
@@ -163,7 +163,7 @@ static int open_node(fuse_req_t req, cairn_fs *fs, struct node *n, struct fuse_f
 	/* Linux drops S_ISGID of a file without group execute on a write by
 	 * someone outside its group; the kernel's FUSE fallback does not, so
 	 * such writes come through us (direct I/O) and we do it. */
-	if (write && (mode & (S_ISGID | S_IXGRP)) == S_ISGID && !req_in_group(req, gid)) {
+	if (write && req_drops_sgid(req, mode, gid)) {
 		h->kill_sgid = true;
 		fi->direct_io = 1;
 	}

@@ -14,6 +14,7 @@ void fs_stat(cairn_fs *fs, struct node *n, struct stat *st);
 void reply_entry_locked(fuse_req_t req, cairn_fs *fs, struct node *n);
 /* The caller is root or has gid among its groups. */
 bool req_in_group(fuse_req_t req, gid_t gid);
+bool req_drops_sgid(fuse_req_t req, uint32_t mode, gid_t gid);
 /* Changes: -EROFS on a read-only fs, else fs->freeze shared + fs->lock. */
 int mutate_begin(cairn_fs *fs);
 void mutate_end(cairn_fs *fs);
