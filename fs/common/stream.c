@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 #include <limits.h>
+#include <pthread.h>
 #include <zstd.h>
 
 #include "util.h"
@@ -203,32 +204,149 @@ cairn_writer *cairn_writer_fn(cairn_write_fn fn, void *userdata)
 	return &w->w;
 }
 
+/* The digest writer.  Asynchronous ones copy the bytes into DIGEST_BUFS
+ * buffers that a thread of their own hashes in order (started when the
+ * first buffer fills, so short streams never start it); the writer blocks
+ * only when every buffer waits for that thread. */
+#define DIGEST_BUFS 4
+#define DIGEST_BUF (256 * 1024)
+
 struct digest_writer {
 	cairn_writer w;
 	cairn_writer *next;
 	sha_state sha;
+	bool async;
+	/* async: buf[fill] is being filled; buf[head..head+queued) wait for
+	 * (or are in) the thread, which alone touches sha until it drains */
+	uint8_t *buf[DIGEST_BUFS];
+	size_t len[DIGEST_BUFS];
+	unsigned fill, head, queued;
+	bool started, quit;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
+
+static void *digest_thread(void *userdata)
+{
+	struct digest_writer *d = userdata;
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (d->queued == 0 && !d->quit)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->queued == 0)
+			break;
+		unsigned i = d->head;
+		pthread_mutex_unlock(&d->mu);
+		sha_update(&d->sha, d->buf[i], d->len[i]);
+		pthread_mutex_lock(&d->mu);
+		d->len[i] = 0;
+		d->head = (i + 1) % DIGEST_BUFS;
+		d->queued--;
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* Hands buf[fill] to the thread (or hashes it here when there is none)
+ * and waits for a free buffer to fill next. */
+static void digest_submit(struct digest_writer *d)
+{
+	unsigned i = d->fill;
+	if (d->len[i] == 0)
+		return;
+	if (!d->started)
+		d->started = pthread_create(&d->thread, NULL, digest_thread, d) == 0;
+	if (!d->started) {
+		sha_update(&d->sha, d->buf[i], d->len[i]);
+		d->len[i] = 0;
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	d->queued++;
+	pthread_cond_broadcast(&d->cv);
+	d->fill = (i + 1) % DIGEST_BUFS;
+	while (d->queued == DIGEST_BUFS)
+		pthread_cond_wait(&d->cv, &d->mu);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Hashes what is buffered; afterwards d->sha is the caller's again. */
+static void digest_drain(struct digest_writer *d)
+{
+	if (!d->async)
+		return;
+	if (!d->started) {
+		sha_update(&d->sha, d->buf[d->fill], d->len[d->fill]);
+		d->len[d->fill] = 0;
+		return;
+	}
+	digest_submit(d);
+	pthread_mutex_lock(&d->mu);
+	while (d->queued > 0)
+		pthread_cond_wait(&d->cv, &d->mu);
+	pthread_mutex_unlock(&d->mu);
+}
 
 static int digest_writer_write(cairn_writer *w, const void *data, size_t len)
 {
 	struct digest_writer *d = (struct digest_writer *) w;
-	sha_update(&d->sha, data, len);
+	if (!d->async) {
+		sha_update(&d->sha, data, len);
+	} else {
+		for (size_t done = 0; done < len;) {
+			unsigned i = d->fill;
+			size_t n = MIN(len - done, DIGEST_BUF - d->len[i]);
+			memcpy(d->buf[i] + d->len[i], (const uint8_t *) data + done, n);
+			d->len[i] += n;
+			done += n;
+			if (d->len[i] == DIGEST_BUF)
+				digest_submit(d);
+		}
+	}
 	return d->next ? cairn_writer_write(d->next, data, len) : 0;
 }
 
 static void digest_writer_free(cairn_writer *w)
 {
 	struct digest_writer *d = (struct digest_writer *) w;
+	if (d->started) {
+		pthread_mutex_lock(&d->mu);
+		d->quit = true;
+		pthread_cond_broadcast(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->thread, NULL);
+	}
+	if (d->async) {
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+		free(d->buf[0]);
+	}
 	sha_done(&d->sha);
 	free(d);
 }
 
-cairn_writer *cairn_writer_digest(cairn_writer *next)
+static cairn_writer *digest_writer_new(cairn_writer *next, bool async)
 {
 	struct digest_writer *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
+	if (async) {
+		uint8_t *p = malloc((size_t) DIGEST_BUFS * DIGEST_BUF);
+		if (!p) {
+			free(w);
+			return NULL;
+		}
+		for (unsigned i = 0; i < DIGEST_BUFS; i++)
+			w->buf[i] = p + (size_t) i * DIGEST_BUF;
+		pthread_mutex_init(&w->mu, NULL);
+		pthread_cond_init(&w->cv, NULL);
+		w->async = true;
+	}
 	if (sha_init(&w->sha) < 0) {
+		w->async = false;
+		free(w->buf[0]);
 		free(w);
 		return NULL;
 	}
@@ -237,9 +355,21 @@ cairn_writer *cairn_writer_digest(cairn_writer *next)
 	return &w->w;
 }
 
+cairn_writer *cairn_writer_digest(cairn_writer *next)
+{
+	return digest_writer_new(next, false);
+}
+
+cairn_writer *cairn_writer_digest_async(void)
+{
+	return digest_writer_new(NULL, true);
+}
+
 void cairn_writer_digest_result(cairn_writer *w, cairn_digest *ret_digest, uint64_t *ret_size)
 {
-	sha_result(&((struct digest_writer *) w)->sha, ret_digest, ret_size);
+	struct digest_writer *d = (struct digest_writer *) w;
+	digest_drain(d);
+	sha_result(&d->sha, ret_digest, ret_size);
 }
 
 /* ---- compressing writer ------------------------------------------------ */

@@ -183,6 +183,10 @@ static int write_layer(cairn_fs *fs, cairn_batch *b, struct plan *p,
 	int r = cairn_layer_writer_new(b, &c.lw);
 	if (r < 0)
 		return cairn_error_from(err, r, "commit");
+	if ((r = cairn_layer_writer_reserve(c.lw, p->n)) < 0) {
+		cairn_layer_writer_free(c.lw);
+		return cairn_error_from(err, r, "commit");
+	}
 	number_groups(p);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].node)

@@ -66,6 +66,8 @@ struct cairn_layer_builder {
 };
 /* A new zeroed entry at the end (the importer fills it in place, strings
  * in lb->arena).  Index stays valid, the pointer only until the next push. */
+/* Makes room for n entries in all (the array otherwise doubles). */
+int layer_builder_reserve(cairn_layer_builder *lb, size_t n);
 int layer_builder_push(cairn_layer_builder *lb, size_t *ret_index);
 /* Sorts, checks and renumbers hardlink groups in place; sets *ret_why on error. */
 int layer_builder_canonicalize(cairn_layer_builder *lb, const char **ret_why,

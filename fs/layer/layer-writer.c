@@ -33,7 +33,7 @@ int cairn_layer_writer_new(cairn_batch *b, cairn_layer_writer **ret)
 		return -ENOMEM;
 	w->b = b;
 	int r = cairn_layer_builder_new(b, &w->lb);
-	if (r >= 0 && !(w->digest = cairn_writer_digest(NULL)))
+	if (r >= 0 && !(w->digest = cairn_writer_digest_async()))
 		r = -ENOMEM;
 	if (r >= 0)
 		r = tar_export_new(cairn_batch_store(b), b, -1, w->digest, &w->err, &w->x);
@@ -43,6 +43,11 @@ int cairn_layer_writer_new(cairn_batch *b, cairn_layer_writer **ret)
 	}
 	*ret = w;
 	return 0;
+}
+
+int cairn_layer_writer_reserve(cairn_layer_writer *w, size_t n)
+{
+	return layer_builder_reserve(w->lb, n);
 }
 
 void cairn_layer_writer_free(cairn_layer_writer *w)

@@ -26,6 +26,18 @@ void cairn_layer_builder_free(cairn_layer_builder *lb)
 	free(lb);
 }
 
+int layer_builder_reserve(cairn_layer_builder *lb, size_t n)
+{
+	if (n <= lb->cap)
+		return 0;
+	cairn_entry *e = realloc(lb->entries, n * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	lb->entries = e;
+	lb->cap = n;
+	return 0;
+}
+
 int layer_builder_push(cairn_layer_builder *lb, size_t *ret_index)
 {
 	if (lb->n == lb->cap) {

@@ -253,6 +253,14 @@ int store_batch_add_chunk(cairn_batch *b, const cairn_id *id, const void *data, 
 	if (r < 0 || !fresh)
 		return r;
 	r = batch_bundle_add(b, id, data, len);
+	if (r >= 0 && b->chunks.n >= CHUNKS_SEEN_MAX) {
+		/* Once the workers are done and the stage is written, every chunk
+		 * seen so far is found in the store: the map starts again, so
+		 * that its memory does not grow with the batch. */
+		r = store_batch_flush(b);
+		if (r >= 0)
+			store_idmap_clear(&b->chunks);
+	}
 	if (r < 0)
 		store_batch_set_error(b, r); /* the chunk is marked known: fail the commit */
 	return r < 0 ? r : 0;
@@ -288,7 +296,9 @@ int store_batch_stage_chunk(cairn_batch *b, const cairn_id *id, uint8_t fmt, con
 	while (b->stage[b->cur].len >= STAGE_LIMIT && b->flushing)
 		pthread_cond_wait(&b->cv, &b->mu);
 	bytebuf *st = &b->stage[b->cur];
-	int r = buf_reserve(st, sizeof(hdr) + len);
+	int r = st->cap ? 0 : buf_reserve(st, STAGE_CAP);
+	if (r >= 0)
+		r = buf_reserve(st, sizeof(hdr) + len);
 	if (r >= 0) {
 		buf_append(st, hdr, sizeof(hdr));
 		buf_append(st, data, len);

@@ -112,6 +112,41 @@ static const uint64_t gear[256] = {
 };
 /* clang-format on */
 
+/* Scans p[i..lim) for a cut with mask m: two bytes per step, so that the
+ * chain of dependent operations is one shift and one add per two bytes
+ * (the first byte's fingerprint is computed beside it, for its test).
+ * The cuts are those of the byte-wise rule.  Returns true at a cut, with
+ * *ip just after the cut byte. */
+static inline bool cdc_find(uint64_t *fpp, const uint8_t *p, size_t *ip, size_t lim, uint64_t m)
+{
+	uint64_t fp = *fpp;
+	size_t i = *ip;
+	for (; i + 1 < lim; i += 2) {
+		uint64_t g0 = gear[p[i]], g1 = gear[p[i + 1]];
+		uint64_t pair = (g0 << 1) + g1;
+		uint64_t f1 = (fp << 1) + g0;
+		fp = (fp << 2) + pair;
+		if (!(f1 & m)) {
+			*ip = i + 1;
+			return true;
+		}
+		if (!(fp & m)) {
+			*ip = i + 2;
+			return true;
+		}
+	}
+	if (i < lim) {
+		fp = (fp << 1) + gear[p[i++]];
+		if (!(fp & m)) {
+			*ip = i;
+			return true;
+		}
+	}
+	*fpp = fp;
+	*ip = i;
+	return false;
+}
+
 size_t store_cdc_scan(struct cdc *c, const uint8_t *p, size_t n, bool *ret_cut)
 {
 	const size_t start = c->pos; /* chunk position of p[0] */
@@ -121,21 +156,11 @@ size_t store_cdc_scan(struct cdc *c, const uint8_t *p, size_t n, bool *ret_cut)
 	if (start < CHUNK_MIN)
 		i = MIN(n, CHUNK_MIN - start);
 	size_t lim = start < CHUNK_AVG ? MIN(n, CHUNK_AVG - start) : 0;
-	for (; i < lim; i++) {
-		fp = (fp << 1) + gear[p[i]];
-		if (!(fp & MASK_S)) {
-			i++;
-			goto cut;
-		}
-	}
+	if (i < lim && cdc_find(&fp, p, &i, lim, MASK_S))
+		goto cut;
 	lim = MIN(n, CHUNK_MAX - start);
-	for (; i < lim; i++) {
-		fp = (fp << 1) + gear[p[i]];
-		if (!(fp & MASK_L)) {
-			i++;
-			goto cut;
-		}
-	}
+	if (i < lim && cdc_find(&fp, p, &i, lim, MASK_L))
+		goto cut;
 	if (start + i == CHUNK_MAX)
 		goto cut;
 	c->fp = fp;

@@ -49,30 +49,35 @@ int store_batch_write_stage(cairn_store *s, MDB_txn *txn, void *userdata)
 	return r;
 }
 
+/* One chunk reference of a fresh content. */
+struct chunk_ref {
+	cairn_id id;
+	size_t content; /* index into the batch's contents */
+};
+
 struct commit_ctx {
 	cairn_batch *b;
 	const cairn_id *content; /* a content referencing a missing chunk */
 	cairn_id missing;
 	/* per run of the transaction */
-	idmap seen, refs; /* refs: a = references added, b = index of a content */
-	size_t *fresh;	  /* indexes of contents to put */
+	size_t *fresh; /* indexes of contents to put */
 	size_t n_fresh;
-	struct idmap_entry *chunks;
+	struct chunk_ref *refs; /* sorted by id before they are applied */
+	size_t n_refs, cap_refs;
 };
 
 static void commit_ctx_reset(struct commit_ctx *c)
 {
-	store_idmap_clear(&c->seen);
-	store_idmap_clear(&c->refs);
 	free(c->fresh);
-	free(c->chunks);
+	free(c->refs);
 	c->fresh = NULL;
-	c->chunks = NULL;
-	c->n_fresh = 0;
+	c->refs = NULL;
+	c->n_fresh = c->n_refs = c->cap_refs = 0;
 	c->content = NULL;
 }
 
-/* Picks the staged contents not in the store yet and counts their chunk
+/* Picks the staged contents not in the store yet (each id once: the first
+ * staging of it, which b->staged records) and lists their chunk
  * references. */
 static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 {
@@ -81,15 +86,11 @@ static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->n_contents; i++) {
 		const struct staged_content *sc = &b->contents[i];
-		struct idmap_entry *e;
-		bool fresh;
-		int r = store_idmap_upsert(&c->seen, &sc->id, &e, &fresh);
-		if (r < 0)
-			return r;
-		if (!fresh)
+		const struct idmap_entry *first = store_idmap_get(&b->staged, &sc->id);
+		if (!first || first->a != i + 1)
 			continue;
 		MDB_val k = mdb_val(sc->id.b, CAIRN_ID_LEN), v;
-		r = store_mdb_err(mdb_get(txn, b->s->dbi_contents, &k, &v));
+		int r = store_mdb_err(mdb_get(txn, b->s->dbi_contents, &k, &v));
 		store_touched(b->s, PAGE_TOUCH, true);
 		if (r == 0)
 			continue; /* present already */
@@ -103,11 +104,9 @@ static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 		while (r >= 0 && (r = store_record_iter_next(&it, &seg)) > 0) {
 			if (seg.hole)
 				continue;
-			r = store_idmap_upsert(&c->refs, &seg.id, &e, &fresh);
-			if (r >= 0 && fresh)
-				e->b = i;
-			if (r >= 0)
-				e->a++;
+			if (ARRAY_RESERVE(c->refs, c->cap_refs, c->n_refs + 1, 256) < 0)
+				return -ENOMEM;
+			c->refs[c->n_refs++] = (struct chunk_ref){seg.id, i};
 		}
 		if (r < 0)
 			return r;
@@ -115,26 +114,24 @@ static int collect_contents(MDB_txn *txn, struct commit_ctx *c)
 	return 0;
 }
 
-/* Checks that every referenced chunk exists and adds the references. */
+/* Checks that every referenced chunk exists and adds the references, one
+ * increment per chunk, in key order. */
 static int apply_refs(MDB_txn *txn, struct commit_ctx *c)
 {
 	cairn_store *s = c->b->s;
-	size_t n = 0, i = 0;
-	struct idmap_entry *e;
-	if (!(c->chunks = malloc((c->refs.n + 1) * sizeof(*c->chunks)))) /* + the zero id */
-		return -ENOMEM;
-	while ((e = store_idmap_next(&c->refs, &i)))
-		c->chunks[n++] = *e;
-	qsort(c->chunks, n, sizeof(*c->chunks), cmp_id);
-	for (i = 0; i < n; i++) {
-		int r = store_chunk_exists(txn, s, &c->chunks[i].id);
+	if (c->n_refs > 1)
+		qsort(c->refs, c->n_refs, sizeof(*c->refs), cmp_id);
+	for (size_t i = 0, j; i < c->n_refs; i = j) {
+		for (j = i + 1; j < c->n_refs && cmp_id(&c->refs[i].id, &c->refs[j].id) == 0; j++)
+			;
+		int r = store_chunk_exists(txn, s, &c->refs[i].id);
 		if (r == 0) {
-			c->content = &c->b->contents[c->chunks[i].b].id;
-			c->missing = c->chunks[i].id;
+			c->content = &c->b->contents[c->refs[i].content].id;
+			c->missing = c->refs[i].id;
 			return CAIRN_E_CORRUPT;
 		}
 		if (r > 0)
-			r = store_refs_add(txn, s, &c->chunks[i].id, (int64_t) c->chunks[i].a);
+			r = store_refs_add(txn, s, &c->refs[i].id, (int64_t) (j - i));
 		store_touched(s, 2 * PAGE_TOUCH, true);
 		if (r < 0)
 			return r;
@@ -210,6 +207,10 @@ int cairn_batch_commit(cairn_batch *b, cairn_error **err)
 	store_batch_drain(b);
 	if (b->error)
 		return cairn_error_from(err, b->error, "store: writing chunks");
+	/* Every chunk of the batch is in the store or in the last stage now:
+	 * the map that kept them from being staged twice is not needed any
+	 * more (a chunk added later is looked up in the store). */
+	store_idmap_clear(&b->chunks);
 	if (b->n_ops == 0 && b->n_contents == 0 && b->stage[b->cur].len == 0)
 		return 0; /* nothing to apply */
 

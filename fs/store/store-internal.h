@@ -26,8 +26,15 @@ enum { CHUNK_RAW = 0, CHUNK_ZSTD = 1 };
 #define CONTENT_RECORD_V1 1
 
 /* Chunk values waiting for a write transaction are flushed in their own
- * (non-durable) transaction once this many bytes are staged. */
-#define STAGE_LIMIT (8u << 20)
+ * (non-durable) transaction once this many bytes are staged.  A stage
+ * buffer is allocated once at STAGE_CAP, which holds STAGE_LIMIT plus one
+ * largest chunk; LMDB copies every page a transaction writes into its own
+ * memory (and keeps those pages for reuse), so this bounds that too. */
+#define STAGE_CAP (2u << 20)
+#define STAGE_LIMIT (STAGE_CAP - CHUNK_MAX - 4096)
+/* A batch remembers this many chunks it staged (so that a chunk repeated
+ * in the batch is compressed once) before it flushes and forgets them. */
+#define CHUNKS_SEEN_MAX 16384
 
 /* Keys and values of the store-wide settings in CAIRN_T_META. */
 #define STORE_FORMAT_KEY "store.format"
@@ -90,7 +97,7 @@ int store_write(cairn_store *s, unsigned txn_flags, store_write_fn fn, void *use
  * (madvise MADV_DONTNEED: the pages stay in the page cache), so that the
  * resident size does not grow with the store.  With has_lock the caller
  * holds maplock shared. */
-#define TRIM_BYTES (32u << 20)
+#define TRIM_BYTES (2u << 20)
 /* What one random page access maps: the kernel maps up to 16 cached pages
  * around a faulting one (fault-around). */
 #define PAGE_TOUCH (64u * 1024)
@@ -237,8 +244,8 @@ struct cairn_batch {
 	bytebuf recdata;
 	struct staged_content *contents;
 	size_t n_contents, cap_contents;
-	/* chunks known to be in the store or handed to the workers (used
-	 * only by the thread that writes contents) */
+	/* chunks handed to the workers since the last flush (used only by
+	 * the thread that writes contents; at most CHUNKS_SEEN_MAX) */
 	idmap chunks;
 	/* staged content id -> index + 1 into contents (for batch reads) */
 	idmap staged;

@@ -47,7 +47,7 @@
  * (XXH3-128); chunks new to the batch collect in a bundle (<= 256 KiB) that
  * is looked up in the store in one read transaction, and the missing ones
  * go to the compression workers (pool.c: opts.threads, bounded job slots).
- * Workers stage the values with the batch; every STAGE_LIMIT (8 MiB) bytes
+ * Workers stage the values with the batch; every STAGE_LIMIT (~1.7 MiB) bytes
  * a stage is written, sorted by key, in its own write transaction without
  * a meta sync (MDB_NOMETASYNC: the data file stays consistent, a crash may
  * only lose it).  cairn_batch_commit applies the last stage, the new

@@ -226,6 +226,9 @@ struct cairn_data_source {
 
 typedef struct cairn_layer_writer cairn_layer_writer;
 int cairn_layer_writer_new(cairn_batch *b, cairn_layer_writer **ret);
+/* Optional: the number of entries that will be added (memory is sized for
+ * them at once instead of doubling). */
+int cairn_layer_writer_reserve(cairn_layer_writer *w, size_t n);
 enum {
 	/* src's data is stored as a new content (e->content is ignored) */
 	CAIRN_LAYER_WRITE_DATA = 1u << 0,

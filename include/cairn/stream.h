@@ -55,6 +55,12 @@ cairn_writer *cairn_writer_fd(int fd);
 cairn_writer *cairn_writer_fn(cairn_write_fn fn, void *userdata);
 /* Counts bytes and computes sha256 of what passes through to next (next may be NULL). */
 cairn_writer *cairn_writer_digest(cairn_writer *next);
+/* The same, with no next writer, hashing on a thread of its own (bytes
+ * are copied into 1 MiB of buffers; the thread starts once 256 KiB have
+ * been written): the writer's caller goes on while the bytes are hashed. */
+cairn_writer *cairn_writer_digest_async(void);
+/* The digest and size of everything written so far (waits for an
+ * asynchronous writer's thread); the writer stays usable. */
 void cairn_writer_digest_result(cairn_writer *w, cairn_digest *ret_digest, uint64_t *ret_size);
 /* Compresses into next.  Output is deterministic for a given input and
  * level (gzip: zlib, mtime 0, no name; level 0 = default 6.  zstd: level 0

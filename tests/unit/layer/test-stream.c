@@ -261,9 +261,51 @@ static void test_names(void)
 	cairn_writer_free(sink);
 }
 
+/* The asynchronous digest writer against one-shot sha256: empty, short
+ * (never starts its thread), buffer-sized and multi-buffer streams
+ * written in odd pieces, results taken in the middle. */
+static void test_digest_async(void)
+{
+	static const size_t sizes[] = {0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1,
+				       5 * 1024 * 1024 + 77};
+	size_t max = sizes[ARRAY_SIZE(sizes) - 1];
+	uint8_t *data = malloc(max);
+	fill(data, max);
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+		cairn_writer *dw = cairn_writer_digest_async();
+		ok(dw != NULL, "async digest writer (%zu bytes)", n);
+		size_t step = 1, done = 0;
+		while (done < n) {
+			size_t len = MIN(step, n - done);
+			cairn_writer_write(dw, data + done, len);
+			done += len;
+			step = step * 3 + 1;
+			if (done >= n / 2 && done - len < n / 2) { /* a result halfway */
+				cairn_digest mid, want;
+				uint64_t size;
+				cairn_writer_digest_result(dw, &mid, &size);
+				cairn_sha256(data, done, &want);
+				ok(size == done && memcmp(mid.b, want.b, CAIRN_DIGEST_LEN) == 0,
+				   "async digest halfway through %zu bytes", n);
+			}
+		}
+		cairn_writer_close(dw);
+		cairn_digest got, want;
+		uint64_t size = 1;
+		cairn_writer_digest_result(dw, &got, &size);
+		cairn_sha256(data, n, &want);
+		is_int(size, n, "async digest counts %zu bytes", n);
+		ok(memcmp(got.b, want.b, CAIRN_DIGEST_LEN) == 0, "async digest of %zu bytes", n);
+		cairn_writer_free(dw);
+	}
+	free(data);
+}
+
 int main(void)
 {
 	test_sha256();
+	test_digest_async();
 	test_compress(CAIRN_COMPRESS_GZIP, 0);
 	test_compress(CAIRN_COMPRESS_ZSTD, 0);
 	test_compress(CAIRN_COMPRESS_ZSTD, 19);
