@@ -249,6 +249,13 @@ static void *digest_thread(void *userdata)
 	return NULL;
 }
 
+/* Hashes buf[fill] on the caller's thread. */
+static void digest_here(struct digest_writer *d)
+{
+	sha_update(&d->sha, d->buf[d->fill], d->len[d->fill]);
+	d->len[d->fill] = 0;
+}
+
 /* Hands buf[fill] to the thread (or hashes it here when there is none)
  * and waits for a free buffer to fill next. */
 static void digest_submit(struct digest_writer *d)
@@ -259,8 +266,7 @@ static void digest_submit(struct digest_writer *d)
 	if (!d->started)
 		d->started = pthread_create(&d->thread, NULL, digest_thread, d) == 0;
 	if (!d->started) {
-		sha_update(&d->sha, d->buf[i], d->len[i]);
-		d->len[i] = 0;
+		digest_here(d);
 		return;
 	}
 	pthread_mutex_lock(&d->mu);
@@ -277,9 +283,8 @@ static void digest_drain(struct digest_writer *d)
 {
 	if (!d->async)
 		return;
-	if (!d->started) {
-		sha_update(&d->sha, d->buf[d->fill], d->len[d->fill]);
-		d->len[d->fill] = 0;
+	if (!d->started) { /* a short stream: no thread for it */
+		digest_here(d);
 		return;
 	}
 	digest_submit(d);

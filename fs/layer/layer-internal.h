@@ -64,10 +64,10 @@ struct cairn_layer_builder {
 	cairn_entry *entries;
 	size_t n, cap;
 };
+/* Makes room for n entries in all (push otherwise doubles the array). */
+int layer_builder_reserve(cairn_layer_builder *lb, size_t n);
 /* A new zeroed entry at the end (the importer fills it in place, strings
  * in lb->arena).  Index stays valid, the pointer only until the next push. */
-/* Makes room for n entries in all (the array otherwise doubles). */
-int layer_builder_reserve(cairn_layer_builder *lb, size_t n);
 int layer_builder_push(cairn_layer_builder *lb, size_t *ret_index);
 /* Sorts, checks and renumbers hardlink groups in place; sets *ret_why on error. */
 int layer_builder_canonicalize(cairn_layer_builder *lb, const char **ret_why,

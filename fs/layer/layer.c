@@ -40,14 +40,8 @@ int layer_builder_reserve(cairn_layer_builder *lb, size_t n)
 
 int layer_builder_push(cairn_layer_builder *lb, size_t *ret_index)
 {
-	if (lb->n == lb->cap) {
-		size_t cap = lb->cap ? lb->cap * 2 : 256;
-		cairn_entry *n = realloc(lb->entries, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		lb->entries = n;
-		lb->cap = cap;
-	}
+	if (lb->n == lb->cap && layer_builder_reserve(lb, lb->cap ? lb->cap * 2 : 256) < 0)
+		return -ENOMEM;
 	lb->entries[lb->n] = (cairn_entry){0};
 	*ret_index = lb->n++;
 	return 0;
