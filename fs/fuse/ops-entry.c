@@ -6,7 +6,10 @@
  * the kernel leaves to a filesystem (ownership of new files, setgid
  * directories, times, link counts, ENOTEMPTY) is done here.
  */
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ops.h"
 
@@ -217,6 +220,29 @@ static int setattr_size(cairn_fs *fs, struct node *n, struct fuse_file_info *fi,
 	return r;
 }
 
+/* Whether the request comes from a chown(2) call.  A SETATTR that sets
+ * nothing is either chown(f, -1, -1) or the kernel dropping privileges
+ * before a write (file_remove_privs), which FUSE does not tell apart; the
+ * caller's thread is blocked in the system call that sent it, so its
+ * /proc/TID/syscall names it.  Only asked in the rare case where the two
+ * differ: a non-owner outside a setgid file's group. */
+static bool req_in_chown(fuse_req_t req)
+{
+	char p[64], buf[32];
+	snprintf(p, sizeof p, "/proc/%d/syscall", (int) fuse_req_ctx(req)->pid);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (k <= 0)
+		return false;
+	buf[k] = '\0';
+	long nr = strtol(buf, NULL, 10);
+	return
+#ifdef SYS_chown
+		nr == SYS_chown || nr == SYS_lchown ||
+#endif
+		nr == SYS_fchown || nr == SYS_fchownat;
+}
+
 static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr, int to_set)
 {
 	/* one "now" for every time this change sets, as a local fs has */
@@ -226,9 +252,11 @@ static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr
 	else
 		clock_gettime(CLOCK_REALTIME, &now);
 	/* chown by someone outside a setgid (no group-execute) file's group
-	 * drops S_ISGID; the kernel's FUSE code only handles group-execute */
-	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
-	    S_ISREG(n->mode) && req_drops_sgid(req, n->mode, n->gid))
+	 * drops S_ISGID; the kernel's FUSE code only handles group-execute.
+	 * chown(f, -1, -1) arrives as a SETATTR that sets nothing. */
+	bool chown = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) || !(to_set & ~FUSE_SET_ATTR_CTIME);
+	if (chown && !(to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(n->mode) &&
+	    req_drops_sgid(req, n->mode, n->gid))
 		n->mode &= ~(uint32_t) S_ISGID;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -258,6 +286,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		r = setattr_size(fs, n, fi, attr->st_size);
 	bool kill = (to_set & FUSE_SET_ATTR_SIZE) && req_drops_sgid(req, n->mode, n->gid);
 	pthread_mutex_lock(&fs->lock);
+	/* chown(f, -1, -1) that must drop S_ISGID is a mode change: the
+	 * owner's alone (the kernel's check, had it sent the mode) */
+	if (r >= 0 && !(to_set & ~FUSE_SET_ATTR_CTIME) && !S_ISDIR(n->mode) &&
+	    req_drops_sgid(req, n->mode, n->gid) && fuse_req_ctx(req)->uid != n->uid &&
+	    req_in_chown(req))
+		r = -EPERM;
 	if (r >= 0) {
 		/* what a layer records; ctime and atime alone (the kernel flushing its
 		 * cached times after link, unlink or rename) change nothing there */

@@ -1319,6 +1319,32 @@ static void t_chown(void)
 	SETUP(chmod("h1", 04755));
 	OK(AS(U1, G1, chown("h1", (uid_t) -1, (gid_t) -1)), "the owner: chown -1 -1 of a setuid file");
 	MODE("h1", S_IFREG | 0755);
+	/* chown -1 -1 drops setgid too, where a write would: a mode change,
+	 * which only the owner may make */
+	static const struct {
+		mode_t before;
+		uid_t u;
+		gid_t g, g2;
+		int err;
+		mode_t after;
+		const char *who;
+	} sg[] = { { 02666, U2, G2, NOGRP, EPERM, 02666, "a non-owner outside the group" },
+		   { 02676, U2, G2, NOGRP, EPERM, 02676, "a non-owner outside the group (group-exec)" },
+		   { 02666, U2, G2, G3, 0, 02666, "a non-owner in the group" },
+		   { 02666, U1, G1, NOGRP, 0, 0666, "the owner outside the group" },
+		   { 02666, U1, G1, G3, 0, 02666, "the owner in the group" } };
+	for (size_t i = 0; i < sizeof sg / sizeof sg[0]; i++) {
+		SETUP(chown("h1", U1, G3));
+		SETUP(chmod("h1", sg[i].before));
+		if (sg[i].err)
+			CHK(ASG(sg[i].u, sg[i].g, sg[i].g2, chown("h1", (uid_t) -1, (gid_t) -1)), sg[i].err,
+			    "chown -1 -1 of a 0%o file by %s", sg[i].before, sg[i].who);
+		else
+			OK(ASG(sg[i].u, sg[i].g, sg[i].g2, chown("h1", (uid_t) -1, (gid_t) -1)),
+			   "chown -1 -1 of a 0%o file by %s", sg[i].before, sg[i].who);
+		MODE("h1", S_IFREG | sg[i].after);
+	}
+	SETUP(chown("h1", U1, G1));
 	SETUP(chown("sub", U1, G1));
 	SETUP(chmod("sub", 06755));
 	OK(ASG(U1, G1, G2, chown("sub", (uid_t) -1, G2)), "the owner chowns a 06755 directory");
