@@ -29,6 +29,7 @@ int cairn_batch_new(cairn_store *s, cairn_batch **ret_batch)
 	b->lock.fd = -1;
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
+	pthread_cond_init(&b->flush_cv, NULL);
 	if (!store_excl_held_by_me(s)) {
 		int r = store_lockfd_open(s, LOCK_SH, &b->lock);
 		if (r < 0) {
@@ -71,6 +72,13 @@ void cairn_batch_free(cairn_batch *b)
 	if (!b)
 		return;
 	store_batch_drain(b);
+	if (b->flusher_on) {
+		pthread_mutex_lock(&b->mu);
+		b->stopping = true;
+		pthread_cond_signal(&b->flush_cv);
+		pthread_mutex_unlock(&b->mu);
+		pthread_join(b->flusher, NULL);
+	}
 	batch_unlink(b);
 	store_lockfd_close(&b->lock); /* releases the shared lock */
 	buf_clear(&b->opdata);
@@ -85,6 +93,7 @@ void cairn_batch_free(cairn_batch *b)
 	free(b->bundle.data); /* chunks still here are abandoned with the batch */
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
+	pthread_cond_destroy(&b->flush_cv);
 	free(b);
 }
 
@@ -142,6 +151,53 @@ int store_batch_stage_content(cairn_batch *b, const cairn_id *id, const void *re
 	return 0;
 }
 
+/* Writes stage[!cur], which is flushing, in its own transaction; called
+ * with b->mu held, which it drops meanwhile. */
+static void batch_write_stage(cairn_batch *b)
+{
+	bytebuf *st = &b->stage[b->cur ^ 1];
+	pthread_mutex_unlock(&b->mu);
+	int r = store_write(b->s, MDB_NOMETASYNC, store_batch_write_stage, st);
+	pthread_mutex_lock(&b->mu);
+	st->len = 0;
+	b->flushing = false;
+	if (r < 0 && !b->error)
+		b->error = r;
+	pthread_cond_broadcast(&b->cv);
+}
+
+static void *batch_flusher(void *userdata)
+{
+	cairn_batch *b = userdata;
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		while (!b->flush_queued && !b->stopping)
+			pthread_cond_wait(&b->flush_cv, &b->mu);
+		if (!b->flush_queued)
+			break;
+		b->flush_queued = false;
+		batch_write_stage(b);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* stage[cur] is full and nothing is flushing: swaps the stages and has
+ * the flusher write the full one (the caller, if it cannot start). */
+static void batch_hand_off(cairn_batch *b)
+{
+	b->flushing = true;
+	b->cur ^= 1;
+	if (!b->flusher_on)
+		b->flusher_on = pthread_create(&b->flusher, NULL, batch_flusher, b) == 0;
+	if (!b->flusher_on) {
+		batch_write_stage(b);
+		return;
+	}
+	b->flush_queued = true;
+	pthread_cond_signal(&b->flush_cv);
+}
+
 int store_batch_flush(cairn_batch *b)
 {
 	int r = store_batch_bundle_submit(b);
@@ -149,20 +205,12 @@ int store_batch_flush(cairn_batch *b)
 		return r;
 	store_batch_drain(b);
 	pthread_mutex_lock(&b->mu);
-	bytebuf *st = &b->stage[b->cur];
-	r = b->error;
-	if (r >= 0 && st->len > 0) {
+	if (b->error >= 0 && b->stage[b->cur].len > 0) {
 		b->flushing = true;
 		b->cur ^= 1;
-		pthread_mutex_unlock(&b->mu);
-		r = store_write(b->s, MDB_NOMETASYNC, store_batch_write_stage, st);
-		pthread_mutex_lock(&b->mu);
-		st->len = 0;
-		b->flushing = false;
-		if (r < 0 && !b->error)
-			b->error = r;
-		pthread_cond_broadcast(&b->cv);
+		batch_write_stage(b);
 	}
+	r = b->error;
 	pthread_mutex_unlock(&b->mu);
 	return r;
 }
@@ -303,18 +351,8 @@ int store_batch_stage_chunk(cairn_batch *b, const cairn_id *id, uint8_t fmt, con
 		buf_append(st, hdr, sizeof(hdr));
 		buf_append(st, data, len);
 	}
-	if (r >= 0 && st->len >= STAGE_LIMIT && !b->flushing) {
-		b->flushing = true;
-		b->cur ^= 1;
-		pthread_mutex_unlock(&b->mu);
-		r = store_write(b->s, MDB_NOMETASYNC, store_batch_write_stage, st);
-		pthread_mutex_lock(&b->mu);
-		st->len = 0;
-		b->flushing = false;
-		if (r < 0 && !b->error)
-			b->error = r;
-		pthread_cond_broadcast(&b->cv);
-	}
+	if (r >= 0 && st->len >= STAGE_LIMIT && !b->flushing)
+		batch_hand_off(b);
 	pthread_mutex_unlock(&b->mu);
 	return r;
 }

@@ -256,6 +256,11 @@ struct cairn_batch {
 	bytebuf stage[2]; /* entries: id[16], be32 value length, value */
 	int cur;	  /* stage[cur] collects, stage[!cur] may be flushing */
 	bool flushing;
+	/* the flusher thread writes full stages so that no worker waits for
+	 * a transaction's sync (started with the first full stage) */
+	pthread_t flusher;
+	pthread_cond_t flush_cv; /* wakes the flusher */
+	bool flusher_on, flush_queued, stopping;
 	unsigned pending; /* chunks submitted, not yet staged */
 	int error;	  /* first failure of a background step */
 
