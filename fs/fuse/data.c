@@ -5,6 +5,12 @@
  * mount, disposable), the upper files (ROOT/tmp/fs-XXXXXX/<ino>: data
  * written in this mount) and copy-up between them.
  *
+ * Upper files of removed small files are kept (ROOT/tmp/fs-XXXXXX/s<i>,
+ * at most SPARE_MAX) and renamed into place for new ones: allocating an
+ * inode is by far the dearest part of creating a file on ext4 once many
+ * were deleted nearby (it skips recently deleted inodes one by one), and
+ * builds create and delete files all the time.
+ *
  * A cache file is written as an unnamed O_TMPFILE and linked into place
  * only when complete, so a name in the cache always holds the whole,
  * verified content (the store checks every chunk it reads).  Two mounts
@@ -21,6 +27,8 @@
 DEFINE_CLEANUP_FUNC(cairn_content, cairn_content_free)
 
 #define COPY_BUF (1u << 20)
+#define SPARE_MAX 1024
+#define SPARE_SIZE (64u << 10) /* larger files free their space at once */
 
 void upper_name(const struct node *n, char buf[32])
 {
@@ -145,6 +153,34 @@ static int cache_open(cairn_fs *fs, const cairn_id *id, int *ret_fd)
 
 /* ---- open for reading -------------------------------------------------------- */
 
+/* Renames a spare upper file to name; false when there is none. */
+static bool spare_take(cairn_fs *fs, const char *name)
+{
+	bool ok = false;
+	pthread_mutex_lock(&fs->spare_lock);
+	while (!ok && fs->n_spares > 0) {
+		char s[16];
+		snprintf(s, sizeof(s), "s%" PRIu32, --fs->n_spares);
+		ok = renameat(fs->upper_fd, s, fs->upper_fd, name) == 0;
+	}
+	pthread_mutex_unlock(&fs->spare_lock);
+	return ok;
+}
+
+static bool spare_put(cairn_fs *fs, const char *name)
+{
+	bool ok = false;
+	pthread_mutex_lock(&fs->spare_lock);
+	if (fs->n_spares < SPARE_MAX) {
+		char s[16];
+		snprintf(s, sizeof(s), "s%" PRIu32, fs->n_spares);
+		ok = renameat(fs->upper_fd, name, fs->upper_fd, s) == 0;
+		fs->n_spares += ok;
+	}
+	pthread_mutex_unlock(&fs->spare_lock);
+	return ok;
+}
+
 static int upper_open(cairn_fs *fs, const struct node *n, int flags)
 {
 	char name[32];
@@ -240,6 +276,9 @@ int data_copy_up(cairn_fs *fs, struct node *n, struct fdata *d, bool truncate)
 		}
 		return 0;
 	}
+	char name[32];
+	upper_name(n, name);
+	spare_take(fs, name); /* else created: O_CREAT */
 	_cleanup_close_ int fd = upper_open(fs, n, O_RDWR | O_CREAT | O_TRUNC);
 	if (fd < 0)
 		return fd;
@@ -253,7 +292,7 @@ int data_copy_up(cairn_fs *fs, struct node *n, struct fdata *d, bool truncate)
 			r = -errno;
 	}
 	if (r < 0) {
-		data_remove_upper(fs, n);
+		unlinkat(fs->upper_fd, name, 0);
 		return r;
 	}
 	if (d->fd >= 0) {
@@ -275,7 +314,8 @@ void data_remove_upper(cairn_fs *fs, struct node *n)
 {
 	char name[32];
 	upper_name(n, name);
-	unlinkat(fs->upper_fd, name, 0);
+	if (n->size > SPARE_SIZE || !spare_put(fs, name))
+		unlinkat(fs->upper_fd, name, 0);
 }
 
 int64_t cairn_fs_cache_prune(cairn_store *s, const cairn_idset *live)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Directories: entries in insertion order (readdir offsets are slot
- * numbers; a removed entry leaves a hole so the offsets of the others
- * stay valid) and, past a few entries, an open-addressing hash index by
- * name.  Holes are compacted away only while nobody has the directory
- * open, at a change (which invalidates the kernel's cached listing).
+ * Directories: entries in insertion order, each numbered by a sequence
+ * that only grows (readdir offsets are these numbers, so they stay valid
+ * whatever happens to the others) and, past a few entries, an
+ * open-addressing hash index by name.  A removed entry leaves a hole,
+ * which keeps its number; holes are compacted away at a change once they
+ * outnumber the entries (merge.c holds compaction off while it walks).
  */
 #include <xxhash.h>
 
@@ -111,7 +112,7 @@ bool dir_name_valid(const char *name, size_t len)
 int dir_add(struct node *dirn, const char *name, size_t len, bool own, struct node *child)
 {
 	struct dir *d = dirn->dir;
-	if (d->n == UINT32_MAX - 1)
+	if (d->n == UINT32_MAX - 1 || d->next_seq == UINT32_MAX)
 		return -ENOSPC;
 	if (d->n == d->cap) {
 		uint32_t cap = d->cap ? d->cap * 2 : 4;
@@ -124,8 +125,12 @@ int dir_add(struct node *dirn, const char *name, size_t len, bool own, struct no
 	char *nm = (char *) name;
 	if (own && !(nm = strndup(name, len)))
 		return -ENOMEM;
-	d->ents[d->n] = (struct dent){
-	    .node = child, .name = nm, .len = (uint32_t) len, .hash = name_hash(name, len), .own = own};
+	d->ents[d->n] = (struct dent){.node = child,
+				      .name = nm,
+				      .len = (uint32_t) len,
+				      .hash = name_hash(name, len),
+				      .seq = d->next_seq++,
+				      .own = own};
 	d->n++;
 	d->live++;
 	if (d->ht && 2 * (d->ht_used + 1) <= d->ht_cap)
@@ -151,7 +156,7 @@ void dir_remove(struct node *dirn, struct dent *de)
 	struct node *child = de->node;
 	if (de->own)
 		free(de->name);
-	*de = (struct dent){0};
+	*de = (struct dent){.seq = de->seq};
 	d->live--;
 	child->nlink--;
 	if (node_is_dir(child)) {
@@ -174,6 +179,19 @@ void dir_maybe_compact(struct node *dirn)
 	d->n = j;
 	if (d->live <= SMALL_DIR || ht_rebuild(d) < 0)
 		ht_drop(d);
+}
+
+uint32_t dir_seek(const struct dir *d, uint64_t seq)
+{
+	uint32_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (d->ents[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 struct dent *dir_slot(struct dir *d, uint32_t *i)

@@ -93,6 +93,7 @@ struct dent {
 	char *name;	   /* not NUL-terminated when borrowed from a layer entry */
 	uint32_t len;
 	uint32_t hash;
+	uint32_t seq; /* order of addition: the readdir offset (kept by a hole) */
 	bool own;
 };
 
@@ -105,6 +106,7 @@ struct dir {
 	uint32_t ht_cap; /* power of two, or 0 (small directories are scanned) */
 	uint32_t ht_used;
 	uint32_t subdirs;
+	uint32_t next_seq;
 };
 
 /* The data of an open regular file. */
@@ -157,6 +159,9 @@ struct cairn_fs {
 	int upper_fd;
 	int cache_fd; /* ROOT/cache */
 	int lock_fd;  /* flock on the upper directory: it is in use */
+	/* upper files of removed small files, kept for new ones (data.c) */
+	pthread_mutex_t spare_lock;
+	uint32_t n_spares;
 	/* FUSE */
 	struct fuse_session *se;
 	char *mountpoint;
@@ -164,6 +169,7 @@ struct cairn_fs {
 	bool serving, thread_started;
 	bool writeback; /* the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE) */
 	bool no_open;	/* the kernel sends no OPEN/RELEASE for files (FUSE_CAP_NO_OPEN_SUPPORT) */
+	bool no_opendir; /* nor OPENDIR/RELEASEDIR (FUSE_CAP_NO_OPENDIR_SUPPORT) */
 	/* no-open mode: the files last read or written keep their data open */
 	struct node *kept[64];
 	unsigned kept_next;
@@ -226,9 +232,12 @@ struct dent *dir_lookup(struct dir *d, const char *name, size_t len);
 int dir_add(struct node *dirn, const char *name, size_t len, bool own, struct node *child);
 /* Removes an entry (a hole stays); the child's nlink drops. */
 void dir_remove(struct node *dirn, struct dent *de);
-/* Compacts holes away when no handle has the directory open. */
+/* Compacts holes away when they outnumber the entries (not while
+ * dirn->opens: a walk over the slots is under way). */
 void dir_maybe_compact(struct node *dirn);
-/* The entry at readdir slot i (holes skipped): the next live slot >= i, or NULL. */
+/* The first slot whose entry (or hole) has a sequence number >= seq. */
+uint32_t dir_seek(const struct dir *d, uint64_t seq);
+/* The entry at slot i (holes skipped): the next live slot >= i, or NULL. */
 struct dent *dir_slot(struct dir *d, uint32_t *i);
 /* Entries sorted by name (bytewise), live only; malloc'd array. */
 int dir_sorted(struct dir *d, struct dent ***ret, size_t *ret_n);
@@ -281,7 +290,7 @@ int data_open_read(cairn_fs *fs, struct node *n, struct fdata *d);
 /* Makes the node's data an upper file (copy-up), copying the current data
  * unless truncate.  d->lock and fs->freeze (shared) held, fs->lock not. */
 int data_copy_up(cairn_fs *fs, struct node *n, struct fdata *d, bool truncate);
-/* Unlinks the node's upper file. */
+/* Removes the node's upper file (keeps it as a spare when small). */
 void data_remove_upper(cairn_fs *fs, struct node *n);
 /* "<ino>" in hex into buf. */
 void upper_name(const struct node *n, char buf[32]);

@@ -2,12 +2,15 @@
 /*
  * FUSE operations on directories: opendir, readdir(plus), releasedir.
  *
- * Offsets: 1 after ".", 2 after "..", slot + 3 after the entry in slot.
- * Slots never move while a handle is open (see dir.c), so telldir and
+ * Offsets: 1 after ".", 2 after "..", seq + 3 after the entry numbered
+ * seq (dir.c: numbers only grow and survive compaction), so telldir and
  * seekdir work across changes: a removed entry is skipped, an entry added
- * after the position shows up, none shows twice.  The kernel may cache a
- * listing (FOPEN_CACHE_DIR); it drops it itself when the directory changes
- * through the mount.
+ * after the position shows up, none shows twice.  Offsets needing no open
+ * state, the kernel is asked not to send OPENDIR and RELEASEDIR at all
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT: opendir answers ENOSYS once); it then
+ * caches listings (FOPEN_CACHE_DIR, as it would from an open that set
+ * it) and drops them itself when a directory changes through the mount;
+ * cairn_fs_apply tells it about the changes it makes.
  */
 #include "ops.h"
 
@@ -16,6 +19,8 @@ static void dir_close(cairn_fs *fs, fuse_ino_t ino);
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	cairn_fs *fs = fuse_req_userdata(req);
+	if (fs->no_opendir)
+		return (void) fuse_reply_err(req, ENOSYS); /* and no more OPENDIRs */
 	pthread_mutex_lock(&fs->lock);
 	struct node *n = fs_node(fs, ino);
 	if (!node_is_dir(n)) {
@@ -87,11 +92,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		full = !add_entry(req, fs, buf, size, &pos, ".", n, 1, plus, false);
 	if (!full && off <= 1)
 		full = !add_entry(req, fs, buf, size, &pos, "..", parent, 2, plus, false);
-	uint32_t slot = off >= 2 ? (uint32_t) MIN((uint64_t) off - 2, UINT32_MAX) : 0;
+	uint32_t slot = off > 2 ? dir_seek(n->dir, (uint64_t) off - 2) : 0;
 	struct dent *de;
 	while (!full && (de = dir_slot(n->dir, &slot))) {
-		full = !add_entry(req, fs, buf, size, &pos, de->name, de->node, (off_t) slot + 3, plus,
-				  true);
+		full = !add_entry(req, fs, buf, size, &pos, de->name, de->node, (off_t) de->seq + 3,
+				  plus, true);
 		slot++;
 	}
 	pthread_mutex_unlock(&fs->lock);

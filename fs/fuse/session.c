@@ -93,6 +93,11 @@ void op_init(void *userdata, struct fuse_conn_info *conn)
 		want &= ~(unsigned) FUSE_CAP_ATOMIC_O_TRUNC;
 		fs->no_open = true;
 	}
+	const char *no_opendir = getenv("CAIRN_FS_NO_OPENDIR");
+	if ((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && !(no_opendir && strcmp(no_opendir, "0") == 0)) {
+		want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
+	}
 	conn->want |= want & conn->capable;
 	/* the kernel may trust its caches: nothing changes behind its back */
 	conn->want &= ~(unsigned) (FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS_AUTO);
@@ -185,6 +190,7 @@ int cairn_fs_new(cairn_store *s, const cairn_id *layers, size_t n,
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_rwlock_init(&fs->freeze, NULL);
 	pthread_mutex_init(&fs->wait_lock, NULL);
+	pthread_mutex_init(&fs->spare_lock, NULL);
 	pthread_cond_init(&fs->wait_cond, NULL);
 	int r = fs->end_fd < 0 ? -errno : 0;
 	if (r >= 0 && !(fs->root = node_new(fs, S_IFDIR | 0755)))
@@ -261,6 +267,7 @@ void cairn_fs_free(cairn_fs *fs)
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->freeze);
 	pthread_mutex_destroy(&fs->wait_lock);
+	pthread_mutex_destroy(&fs->spare_lock);
 	pthread_cond_destroy(&fs->wait_cond);
 	free(fs);
 }

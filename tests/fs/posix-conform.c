@@ -3249,6 +3249,54 @@ static void t_readdir(void)
 	de = readdir(d);
 	TRUE(de && !strcmp(de->d_name, name), "seekdir back to a telldir position gives the same entry");
 	closedir(d);
+	/* positions survive the compaction of a directory whose entries are
+	 * mostly removed while it is read */
+	SETUP(mkdir("cmp", 0755));
+	for (int i = 0; i < 300; i++) {
+		snprintf(n, sizeof n, "cmp/c%03d", i);
+		SETUP(xcreat(n, 0644));
+	}
+	int cseen[300] = { 0 };
+	d = opendir("cmp");
+	for (k = 0; k < 52 && (de = readdir(d));) {
+		int i;
+		if (sscanf(de->d_name, "c%d", &i) == 1 && i >= 0 && i < 300 && ++k < 52)
+			cseen[i]++;
+	}
+	pos = telldir(d);
+	de = readdir(d);
+	int at = -1;
+	if (de && sscanf(de->d_name, "c%d", &at) != 1)
+		at = -1;
+	for (int i = 0; i < 300; i++) {
+		if (i % 10 && i != at) {
+			snprintf(n, sizeof n, "cmp/c%03d", i);
+			SETUP(unlink(n));
+		}
+	}
+	seekdir(d, pos);
+	de = readdir(d);
+	int again = -2;
+	if (de && sscanf(de->d_name, "c%d", &again) != 1)
+		again = -2;
+	EQ(again, at, "seekdir to a position taken before most entries were removed");
+	for (; de; de = readdir(d)) {
+		int i;
+		if (sscanf(de->d_name, "c%d", &i) == 1 && i >= 0 && i < 300)
+			cseen[i]++;
+	}
+	closedir(d);
+	bool twice = false, lost = false;
+	for (int i = 0; i < 300; i++) {
+		twice |= cseen[i] > 1;
+		lost |= cseen[i] == 0 && (i % 10 == 0 || i == at);
+	}
+	TRUE(!twice && !lost, "each remaining entry once across the compaction");
+	for (int i = 0; i < 300; i++) {
+		snprintf(n, sizeof n, "cmp/c%03d", i);
+		(void) unlink(n);
+	}
+	SETUP(rmdir("cmp"));
 	/* everything removed */
 	d = opendir("many");
 	while ((de = readdir(d))) {
