@@ -11,6 +11,12 @@
  * were deleted nearby (it skips recently deleted inodes one by one), and
  * builds create and delete files all the time.
  *
+ * Small contents (at most MEM_MAX bytes, no holes) skip the content cache:
+ * they are read into memory when first read, as a cache file would be
+ * written, and kept for as long as the node's data is (the kernel's page
+ * cache keeps them after that; no-open mode keeps the last 64 files' data).
+ * A cache file costs an inode, which on ext4 is the dearest part.
+ *
  * A cache file is written as an unnamed O_TMPFILE and linked into place
  * only when complete, so a name in the cache always holds the whole,
  * verified content (the store checks every chunk it reads).  Two mounts
@@ -27,6 +33,7 @@
 DEFINE_CLEANUP_FUNC(cairn_content, cairn_content_free)
 
 #define COPY_BUF (1u << 20)
+#define MEM_MAX (64u << 10)
 #define SPARE_MAX 1024
 #define SPARE_SIZE (64u << 10) /* larger files free their space at once */
 
@@ -66,6 +73,7 @@ void fdata_put(struct node *n)
 		close(d->fd);
 	if (d->old_fd >= 0)
 		close(d->old_fd);
+	free(d->mem);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	n->data = NULL;
@@ -119,6 +127,35 @@ static int content_to_fd(cairn_store *s, const cairn_id *id, int fd)
 	if (r >= 0 && ftruncate(fd, (off_t) cairn_content_size(c)) < 0)
 		r = -errno;
 	return r;
+}
+
+/* Reads a small content without holes into d->mem; 0 when it is not one. */
+static int mem_open(cairn_fs *fs, struct node *n, const cairn_id *id, struct fdata *d)
+{
+	if (n->size > MEM_MAX)
+		return 0;
+	_cleanup_(cairn_content_freep) cairn_content *c = NULL;
+	int r = cairn_content_open(fs->store, id, &c);
+	if (r < 0)
+		return r;
+	uint64_t size = cairn_content_size(c), data = 0;
+	if (size > MEM_MAX || size == 0 || cairn_content_stat(fs->store, id, &size, &data) < 0 ||
+	    data != size)
+		return 0;
+	uint8_t *m = malloc(size);
+	if (!m)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < size;) {
+		ssize_t k = cairn_content_pread(c, m + off, size - off, off);
+		if (k <= 0) {
+			free(m);
+			return k < 0 ? (int) k : CAIRN_E_CORRUPT;
+		}
+		off += (uint64_t) k;
+	}
+	d->mem_len = (uint32_t) size;
+	__atomic_store_n(&d->mem, m, __ATOMIC_RELEASE);
+	return 1;
 }
 
 /* Opens the cache file of a content, materialising it first when missing. */
@@ -191,7 +228,7 @@ static int upper_open(cairn_fs *fs, const struct node *n, int flags)
 
 int data_open_read(cairn_fs *fs, struct node *n, struct fdata *d)
 {
-	if (d->fd >= 0)
+	if (d->fd >= 0 || d->mem)
 		return 0;
 	pthread_mutex_lock(&fs->lock);
 	uint32_t flags = n->flags;
@@ -207,6 +244,9 @@ int data_open_read(cairn_fs *fs, struct node *n, struct fdata *d)
 	}
 	if (!(flags & N_CONTENT))
 		return 0; /* empty */
+	int r = mem_open(fs, n, &id, d);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return cache_open(fs, &id, &d->fd);
 }
 
@@ -283,7 +323,17 @@ int data_copy_up(cairn_fs *fs, struct node *n, struct fdata *d, bool truncate)
 	if (fd < 0)
 		return fd;
 	int r = 0;
-	if (!truncate && (flags & N_CONTENT)) {
+	if (!truncate && (flags & N_CONTENT) && d->fd < 0 && d->mem) {
+		for (uint32_t done = 0; r >= 0 && done < d->mem_len;) {
+			ssize_t w = pwrite(fd, d->mem + done, d->mem_len - done, done);
+			if (w < 0 && errno != EINTR)
+				r = -errno;
+			else if (w > 0)
+				done += (uint32_t) w;
+		}
+		if (r >= 0 && ftruncate(fd, (off_t) size) < 0)
+			r = -errno;
+	} else if (!truncate && (flags & N_CONTENT)) {
 		if (d->fd < 0)
 			r = cache_open(fs, &id, &d->fd);
 		if (r >= 0)

@@ -116,6 +116,10 @@ struct fdata {
 	int fd;	    /* reads and writes: the upper file, or the cache file; -1 = none yet */
 	int old_fd; /* the cache file a copy-up replaced (open readers may still use it) */
 	bool rw;    /* fd is the upper file */
+	/* a small stored content without holes, read into memory instead of
+	 * the content cache (while fd < 0); kept until the last put */
+	uint8_t *mem;
+	uint32_t mem_len;
 };
 
 /* An open file or directory. */

@@ -65,7 +65,7 @@ static int handle_acquire(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		return -ENOMEM;
 	*tmp = (struct handle){.fs = fs, .node = n, .data = d, .transient = true};
 	int r = 0;
-	if (__atomic_load_n(&d->fd, __ATOMIC_ACQUIRE) < 0) {
+	if (__atomic_load_n(&d->fd, __ATOMIC_ACQUIRE) < 0 && !__atomic_load_n(&d->mem, __ATOMIC_ACQUIRE)) {
 		pthread_mutex_lock(&d->lock);
 		r = data_open_read(fs, n, d);
 		pthread_mutex_unlock(&d->lock);
@@ -248,7 +248,12 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		return (void) fuse_reply_err(req, -r);
 	}
 	int fd = __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
-	if (fd < 0) {
+	const uint8_t *mem = fd < 0 ? __atomic_load_n(&h->data->mem, __ATOMIC_ACQUIRE) : NULL;
+	if (mem) {
+		uint32_t len = h->data->mem_len;
+		size_t at = (uint64_t) off < len ? (size_t) off : len;
+		fuse_reply_buf(req, (const char *) mem + at, MIN(size, len - at));
+	} else if (fd < 0) {
 		fuse_reply_buf(req, NULL, 0);
 	} else {
 		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -398,7 +403,12 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse
 	struct handle tmp, *h = NULL;
 	int r = handle_acquire(req, ino, fi, &tmp, &h);
 	int fd = r < 0 ? -1 : __atomic_load_n(&h->data->fd, __ATOMIC_ACQUIRE);
-	off_t pos = r < 0 ? r : fd < 0 ? -ENXIO /* empty */ : lseek(fd, off, whence);
+	const void *mem = r < 0 || fd >= 0 ? NULL : __atomic_load_n(&h->data->mem, __ATOMIC_ACQUIRE);
+	off_t len = mem ? (off_t) h->data->mem_len : 0;
+	off_t pos = r < 0     ? r
+		    : mem     ? (off < 0 || off >= len ? -ENXIO : whence == SEEK_DATA ? off : len)
+		    : fd < 0  ? -ENXIO /* empty */
+			      : lseek(fd, off, whence);
 	if (pos == -1)
 		pos = -errno;
 	handle_done(h);
