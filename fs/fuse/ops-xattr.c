@@ -108,6 +108,11 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		return (void) fuse_reply_err(req, 0);
 	}
 	r = value ? set_xattr(n, name, value, size, flags) : node_xattr_set(n, name, NULL, 0, 0);
+	/* setting an access ACL drops S_ISGID for a caller outside the
+	 * group (posix_acl_update_mode; the kernel would say so only through
+	 * FUSE_SETXATTR_ACL_KILL_SGID, which libfuse 3.14 does not pass on) */
+	if (r >= 0 && value && strcmp(name, ACL_ACCESS) == 0 && !req_in_group(req, n->gid))
+		n->mode &= ~(uint32_t) S_ISGID;
 	if (r >= 0) {
 		node_touch_ctime(n);
 		n->flags |= N_DIRTY_META | N_DIRTY_ATTR;

@@ -3072,6 +3072,20 @@ static void t_acl(void)
 	   "set a minimal ACL");
 	MODE("e", S_IFREG | 0640);
 	CHK(xgetx("e", ACCESS), ENODATA, "a minimal ACL is the mode, nothing is stored");
+	/* setting an access ACL drops setgid for an owner outside the group */
+	SETUP(chown("e", U1, G3));
+	SETUP(chmod("e", 02750));
+	OK(AS(U1, G1, ACLSET("e", ACCESS, { ACL_USER_OBJ, 6, ACL_NOID }, { ACL_GROUP_OBJ, 4, ACL_NOID },
+			 { ACL_OTHER, 0, ACL_NOID })),
+	   "the owner outside the group sets an ACL on a setgid file");
+	MODE("e", S_IFREG | 0640);
+	SETUP(chmod("e", 02750));
+	OK(ASG(U1, G1, G3, ACLSET("e", ACCESS, { ACL_USER_OBJ, 6, ACL_NOID }, { ACL_GROUP_OBJ, 4, ACL_NOID },
+			      { ACL_OTHER, 0, ACL_NOID })),
+	   "the owner in the group sets an ACL on a setgid file");
+	MODE("e", S_IFREG | 02640);
+	SETUP(chown("e", 0, 0));
+	SETUP(chmod("e", 0640));
 	/* errors */
 	CHK(ACLSET("e", ACCESS, { ACL_USER_OBJ, 6, ACL_NOID }, { ACL_USER, 4, U1 }, { ACL_GROUP_OBJ, 4, ACL_NOID },
 		   { ACL_OTHER, 0, ACL_NOID }),
