@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -142,6 +144,15 @@ static int upper_create(cairn_fs *fs)
 	int r = mkdir_p(tmp, 0700);
 	if (r < 0)
 		return r;
+	/* ext4 then spreads the upper directories over its block groups (as
+	 * it does the top-level ones): a new mount's files do not land among
+	 * the inodes the last one deleted, which ext4 skips one by one */
+	_cleanup_close_ int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fl = 0;
+	if (tfd >= 0 && ioctl(tfd, FS_IOC_GETFLAGS, &fl) == 0 && !(fl & FS_TOPDIR_FL)) {
+		fl |= FS_TOPDIR_FL;
+		(void) ioctl(tfd, FS_IOC_SETFLAGS, &fl); /* ext2/3/4 only */
+	}
 	if (asprintf(&fs->upper_dir, "%s/fs-XXXXXX", tmp) < 0) {
 		fs->upper_dir = NULL;
 		return -ENOMEM;
