@@ -323,21 +323,13 @@ int data_copy_up(cairn_fs *fs, struct node *n, struct fdata *d, bool truncate)
 	if (fd < 0)
 		return fd;
 	int r = 0;
-	if (!truncate && (flags & N_CONTENT) && d->fd < 0 && d->mem) {
-		for (uint32_t done = 0; r >= 0 && done < d->mem_len;) {
-			ssize_t w = pwrite(fd, d->mem + done, d->mem_len - done, done);
-			if (w < 0 && errno != EINTR)
-				r = -errno;
-			else if (w > 0)
-				done += (uint32_t) w;
-		}
-		if (r >= 0 && ftruncate(fd, (off_t) size) < 0)
-			r = -errno;
-	} else if (!truncate && (flags & N_CONTENT)) {
-		if (d->fd < 0)
-			r = cache_open(fs, &id, &d->fd);
-		if (r >= 0)
+	if (!truncate && (flags & N_CONTENT)) {
+		if (d->fd >= 0)
 			r = copy_sparse(d->fd, fd, size);
+		else if (d->mem)
+			r = write_all(fd, d->mem, d->mem_len); /* fd is new: at offset 0 */
+		else /* straight from the store: no cache file for a copy-up */
+			r = content_to_fd(fs->store, &id, fd);
 		if (r >= 0 && ftruncate(fd, (off_t) size) < 0)
 			r = -errno;
 	}
