@@ -135,7 +135,7 @@ int dir_add(struct node *dirn, const char *name, size_t len, bool own, struct no
 	d->live++;
 	if (d->ht && 2 * (d->ht_used + 1) <= d->ht_cap)
 		ht_insert(d, d->n - 1);
-	else if (d->live > SMALL_DIR && ht_rebuild(d) < 0)
+	else if (d->live <= SMALL_DIR || ht_rebuild(d) < 0)
 		ht_drop(d); /* without an index lookups scan: slower, still correct */
 	child->nlink++;
 	if (node_is_dir(child)) {

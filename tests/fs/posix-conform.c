@@ -2349,6 +2349,29 @@ static void t_unlink(void)
 		TIMES(".", &d0, TM | TC, "unlink of a %s", tname(*t));
 	}
 	EXISTS("f");
+	/* files made after others were removed start empty (cairn reuses the
+	 * upper files of removed ones) */
+	static const char big[] = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	for (int i = 0; i < 8; i++) {
+		char nm[16];
+		snprintf(nm, sizeof nm, "sp%d", i);
+		SETUP(xcreat(nm, 0644));
+		SETUP(xpwrite(nm, big, 0));
+	}
+	for (int i = 0; i < 8; i++) {
+		char nm[16];
+		snprintf(nm, sizeof nm, "sp%d", i);
+		SETUP(unlink(nm));
+	}
+	for (int i = 0; i < 8; i++) {
+		char nm[16];
+		snprintf(nm, sizeof nm, "sq%d", i);
+		OK(xcreat(nm, 0644), "create %s after removing others", nm);
+		SIZE(nm, 0);
+		SETUP(xpwrite(nm, "xyz", 0));
+		CONTENT(nm, "xyz");
+		SETUP(unlink(nm));
+	}
 	struct tm3 t0 = times_of("h2");
 	tick();
 	OK(unlink("h1"), "unlink one of two names");
