@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../../fs/common/util.h"
+#include "gotext.h"
 #include "parser.h"
 
 #define SCAN_MAX 65536 /* bufio.MaxScanTokenSize */
@@ -146,65 +147,12 @@ static int node_arg(struct df_node *node, const char *p, size_t n)
 	return strv_push(&node->args, &node->n_args, p, n);
 }
 
-/* ---- Go's view of text ------------------------------------------------------ */
-
-/* utf8.DecodeRune: the rune and its width; invalid input gives width 1 and
- * *invalid set (Go then uses U+FFFD). */
-static uint32_t utf8_decode(const char *s, size_t n, size_t *width, bool *invalid)
-{
-	const unsigned char *u = (const unsigned char *) s;
-	uint32_t r, min;
-	size_t w;
-	*invalid = false;
-	*width = 1;
-	if (n == 0) {
-		*invalid = true;
-		return 0xFFFD;
-	}
-	if (u[0] < 0x80)
-		return u[0];
-	if (u[0] >= 0xC2 && u[0] <= 0xDF) {
-		w = 2, r = u[0] & 0x1F, min = 0x80;
-	} else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
-		w = 3, r = u[0] & 0x0F, min = 0x800;
-	} else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
-		w = 4, r = u[0] & 0x07, min = 0x10000;
-	} else {
-		*invalid = true;
-		return 0xFFFD;
-	}
-	if (n < w) {
-		*invalid = true;
-		return 0xFFFD;
-	}
-	for (size_t i = 1; i < w; i++) {
-		if ((u[i] & 0xC0) != 0x80) {
-			*invalid = true;
-			return 0xFFFD;
-		}
-		r = (r << 6) | (u[i] & 0x3F);
-	}
-	if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) {
-		*invalid = true;
-		return 0xFFFD;
-	}
-	*width = w;
-	return r;
-}
-
-/* unicode.IsSpace */
-static bool go_isspace(uint32_t r)
-{
-	if (r < 0x80)
-		return r == ' ' || (r >= '\t' && r <= '\r');
-	return r == 0x85 || r == 0xA0 || r == 0x1680 || (r >= 0x2000 && r <= 0x200A) ||
-	       r == 0x2028 || r == 0x2029 || r == 0x202F || r == 0x205F || r == 0x3000;
-}
+/* ---- Go's view of text (gotext.h) ------------------------------------------- */
 
 /* unicode.IsSpace(rune(b)) on a single byte, as Go code indexing a string does */
 static bool byte_isspace(unsigned char c)
 {
-	return go_isspace(c);
+	return df_go_isspace(c);
 }
 
 /* The characters of the regexp class [\t\v\f\r ] */
@@ -218,8 +166,8 @@ static struct span trim_left(struct span s)
 	while (s.n) {
 		size_t w;
 		bool bad;
-		uint32_t r = utf8_decode(s.p, s.n, &w, &bad);
-		if (bad || !go_isspace(r))
+		uint32_t r = df_utf8_decode(s.p, s.n, &w, &bad);
+		if (bad || !df_go_isspace(r))
 			break;
 		s.p += w, s.n -= w;
 	}
@@ -234,13 +182,13 @@ static bool last_rune_is_space(struct span s, size_t *width)
 		start--;
 	size_t w;
 	bool bad;
-	uint32_t r = utf8_decode(s.p + start, s.n - start, &w, &bad);
+	uint32_t r = df_utf8_decode(s.p + start, s.n - start, &w, &bad);
 	if (bad || start + w != s.n) {
 		*width = 1;
 		return false;
 	}
 	*width = w;
-	return go_isspace(r);
+	return df_go_isspace(r);
 }
 
 /* strings.TrimSpace */
@@ -291,7 +239,7 @@ static int go_quote(struct sbuf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n && r >= 0;) {
 		size_t w;
 		bool bad;
-		uint32_t c = utf8_decode(s + i, n - i, &w, &bad);
+		uint32_t c = df_utf8_decode(s + i, n - i, &w, &bad);
 		char e[11];
 		if (bad) {
 			unsigned char x = (unsigned char) s[i];
@@ -462,7 +410,7 @@ static int j_string(struct jp *j, struct sbuf *out)
 		} else {
 			size_t w;
 			bool bad;
-			uint32_t u = utf8_decode(j->s + j->i, j->n - j->i, &w, &bad);
+			uint32_t u = df_utf8_decode(j->s + j->i, j->n - j->i, &w, &bad);
 			if (out)
 				r = bad ? sb_add_rune(out, 0xFFFD) : sb_add(out, j->s + j->i, w);
 			j->i += w;
@@ -683,7 +631,7 @@ enum { IN_SPACES, IN_WORD, IN_QUOTE };
 static uint32_t rune_at(struct span s, size_t pos, size_t *w)
 {
 	bool bad;
-	uint32_t r = utf8_decode(s.p + pos, s.n - pos, w, &bad);
+	uint32_t r = df_utf8_decode(s.p + pos, s.n - pos, w, &bad);
 	return bad ? 0xFFFD : r;
 }
 
@@ -702,7 +650,7 @@ static int parse_words(struct span rest, char esc, struct df_str **v, size_t *n_
 		if (phase == IN_SPACES) {
 			if (pos == rest.n)
 				break;
-			if (go_isspace(ch))
+			if (df_go_isspace(ch))
 				continue;
 			phase = IN_WORD;
 		}
@@ -712,7 +660,7 @@ static int parse_words(struct span rest, char esc, struct df_str **v, size_t *n_
 			break;
 		}
 		if (phase == IN_WORD) {
-			if (go_isspace(ch)) {
+			if (df_go_isspace(ch)) {
 				phase = IN_SPACES;
 				if (blank_ok || word.len)
 					r = strv_push(v, n_v, word.p ? word.p : "", word.len);
@@ -1230,8 +1178,8 @@ static size_t space_at(struct span line, size_t i)
 {
 	size_t w;
 	bool bad;
-	uint32_t r = utf8_decode(line.p + i, line.n - i, &w, &bad);
-	return !bad && go_isspace(r) ? w : 0;
+	uint32_t r = df_utf8_decode(line.p + i, line.n - i, &w, &bad);
+	return !bad && df_go_isspace(r) ? w : 0;
 }
 
 /* The end of the shell word starting at i, quotes and escapes kept, as

@@ -21,6 +21,7 @@
  * ASCII letters may be part of a name, Unicode white space splits words.
  * No global state: everything lives in a struct lexer on the stack.
  */
+#include "gotext.h"
 #include "shell.h"
 
 #include "util.h"
@@ -47,44 +48,17 @@ typedef struct lexer {
 
 /* ---- UTF-8 helpers ------------------------------------------------------- */
 
-/* Decodes one character at s (at most n bytes); returns its length (1 for a
- * byte that does not start a valid sequence, which is then its own code). */
+/* Decodes one character at s (at most n bytes); returns its length (an
+ * invalid sequence is U+FFFD of length 1, as in Go; n == 0 is the end). */
 static size_t utf8_decode(const char *s, size_t n, uint32_t *ret_cp)
 {
-	const unsigned char *u = (const unsigned char *) s;
-	size_t len;
-	uint32_t cp;
-
-	if (u[0] < 0x80) {
-		*ret_cp = u[0];
+	size_t w;
+	if (n == 0) { /* at the input's NUL: the scanners stop on code 0 */
+		*ret_cp = 0;
 		return 1;
 	}
-	if ((u[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = u[0] & 0x1f;
-	} else if ((u[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = u[0] & 0x0f;
-	} else if ((u[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = u[0] & 0x07;
-	} else {
-		*ret_cp = u[0];
-		return 1;
-	}
-	if (len > n) {
-		*ret_cp = u[0];
-		return 1;
-	}
-	for (size_t i = 1; i < len; i++) {
-		if ((u[i] & 0xc0) != 0x80) {
-			*ret_cp = u[0];
-			return 1;
-		}
-		cp = cp << 6 | (u[i] & 0x3f);
-	}
-	*ret_cp = cp;
-	return len;
+	*ret_cp = df_utf8_decode(s, n, &w, NULL);
+	return w;
 }
 
 static size_t char_len(const char *s)
@@ -96,15 +70,7 @@ static size_t char_len(const char *s)
 /* White space as Go's unicode.IsSpace. */
 static bool is_space_cp(uint32_t cp)
 {
-	static const uint32_t other[] = {0x85,	 0xa0,	 0x1680, 0x2028,
-					 0x2029, 0x202f, 0x205f, 0x3000};
-
-	if (cp == ' ' || (cp >= '\t' && cp <= '\r') || (cp >= 0x2000 && cp <= 0x200a))
-		return true;
-	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
-		if (cp == other[i])
-			return true;
-	return false;
+	return df_go_isspace(cp);
 }
 
 /* Letters for names: ASCII letters, and non-ASCII characters outside the
