@@ -132,29 +132,21 @@ static int content_to_fd(cairn_store *s, const cairn_id *id, int fd)
 /* Reads a small content without holes into d->mem; 0 when it is not one. */
 static int mem_open(cairn_fs *fs, struct node *n, const cairn_id *id, struct fdata *d)
 {
+	uint64_t size, data;
 	if (n->size > MEM_MAX)
 		return 0;
-	_cleanup_(cairn_content_freep) cairn_content *c = NULL;
-	int r = cairn_content_open(fs->store, id, &c);
+	int r = cairn_content_stat(fs->store, id, &size, &data);
 	if (r < 0)
 		return r;
-	uint64_t size = cairn_content_size(c), data = 0;
-	if (size > MEM_MAX || size == 0 || cairn_content_stat(fs->store, id, &size, &data) < 0 ||
-	    data != size)
+	if (size == 0 || size > MEM_MAX || data != size)
 		return 0;
-	uint8_t *m = malloc(size);
-	if (!m)
-		return -ENOMEM;
-	for (uint64_t off = 0; off < size;) {
-		ssize_t k = cairn_content_pread(c, m + off, size - off, off);
-		if (k <= 0) {
-			free(m);
-			return k < 0 ? (int) k : CAIRN_E_CORRUPT;
-		}
-		off += (uint64_t) k;
-	}
-	d->mem_len = (uint32_t) size;
-	__atomic_store_n(&d->mem, m, __ATOMIC_RELEASE);
+	void *m;
+	size_t len;
+	r = cairn_content_read_all(fs->store, id, &m, &len);
+	if (r < 0)
+		return r;
+	d->mem_len = (uint32_t) len;
+	__atomic_store_n(&d->mem, (uint8_t *) m, __ATOMIC_RELEASE);
 	return 1;
 }
 

@@ -243,7 +243,7 @@ static bool req_in_chown(fuse_req_t req)
 		nr == SYS_fchown || nr == SYS_fchownat;
 }
 
-static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr, int to_set)
+static void setattr_meta(struct node *n, const struct stat *attr, int to_set)
 {
 	/* one "now" for every time this change sets, as a local fs has */
 	struct timespec now;
@@ -251,13 +251,6 @@ static void setattr_meta(fuse_req_t req, struct node *n, const struct stat *attr
 		now = attr->st_ctim;
 	else
 		clock_gettime(CLOCK_REALTIME, &now);
-	/* chown by someone outside a setgid (no group-execute) file's group
-	 * drops S_ISGID; the kernel's FUSE code only handles group-execute.
-	 * chown(f, -1, -1) arrives as a SETATTR that sets nothing. */
-	bool chown = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) || !(to_set & ~FUSE_SET_ATTR_CTIME);
-	if (chown && !(to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(n->mode) &&
-	    req_drops_sgid(req, n->mode, n->gid))
-		n->mode &= ~(uint32_t) S_ISGID;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
 		acl_chmod(n);
@@ -284,13 +277,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int r = 0;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		r = setattr_size(fs, n, fi, attr->st_size);
-	bool kill = (to_set & FUSE_SET_ATTR_SIZE) && req_drops_sgid(req, n->mode, n->gid);
+	/* A truncate or chown by someone outside a setgid (no group-execute)
+	 * file's group drops S_ISGID; the kernel's FUSE code only handles
+	 * group-execute.  chown(f, -1, -1) arrives as a SETATTR that sets
+	 * nothing. */
+	bool nothing = !(to_set & ~FUSE_SET_ATTR_CTIME);
+	bool chown = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) || nothing;
+	bool kill = ((to_set & FUSE_SET_ATTR_SIZE) ||
+		     (chown && !(to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(n->mode))) &&
+		    req_drops_sgid(req, n->mode, n->gid);
 	pthread_mutex_lock(&fs->lock);
 	/* chown(f, -1, -1) that must drop S_ISGID is a mode change: the
 	 * owner's alone (the kernel's check, had it sent the mode) */
-	if (r >= 0 && !(to_set & ~FUSE_SET_ATTR_CTIME) && !S_ISDIR(n->mode) &&
-	    req_drops_sgid(req, n->mode, n->gid) && fuse_req_ctx(req)->uid != n->uid &&
-	    req_in_chown(req))
+	if (r >= 0 && kill && nothing && fuse_req_ctx(req)->uid != n->uid && req_in_chown(req))
 		r = -EPERM;
 	if (r >= 0) {
 		/* what a layer records; ctime and atime alone (the kernel flushing its
@@ -304,7 +303,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			if (!(to_set & FUSE_SET_ATTR_MTIME))
 				node_touch_mtime(n);
 		}
-		setattr_meta(req, n, attr, to_set);
+		setattr_meta(n, attr, to_set);
 		if (kill) /* after a mode the kernel sent from its cached one */
 			n->mode &= ~(uint32_t) S_ISGID;
 		if (n->mode != before.mode || n->uid != before.uid || n->gid != before.gid ||
