@@ -6,10 +6,10 @@ set -euo pipefail
 build_pkgs=(
 	gcc meson ninja-build pkg-config
 	libfuse3-dev fuse3 libarchive-dev libxxhash-dev libzstd-dev liblmdb-dev
-	libjansson-dev libssl-dev zlib1g-dev
+	libjansson-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
 )
 test_pkgs=(
-	python3 umoci skopeo debootstrap busybox-static
+	python3 umoci skopeo buildah debootstrap busybox-static
 	attr acl libcap2-bin libarchive-tools jq zstd xz-utils bzip2 gzip tar time file lmdb-utils
 	ca-certificates
 )
