@@ -18,6 +18,14 @@
 #endif
 
 static const struct verb verbs[] = {
+    {"build", cmd_build, "Build an image from a Dockerfile (BuildKit semantics)",
+     "cairn build [-f FILE] [-t NAME]... [--target STAGE] [--build-arg K[=V]]... [--no-cache]\n"
+     "            [--no-cache-filter STAGE]... [--label K=V]... [--network default|none|host]\n"
+     "            [--secret id=ID,src=PATH|env=VAR]... [--platform OS/ARCH]\n"
+     "            [--progress auto|plain|tty|rawjson|quiet] [-o|--output SPEC]...\n"
+     "            [--iidfile F] [--metadata-file F] [-q] CONTEXT\n"
+     "  SPEC: type=image | type=oci,dest=F[,tar=false] | type=docker,dest=F |\n"
+     "        type=local,dest=DIR | type=tar,dest=F | DIR ; compression=gzip|zstd|uncompressed"},
     {"import", cmd_import, "Create a single-layer image from a root filesystem tarball",
      "cairn import [--platform OS/ARCH] [-m MESSAGE] FILE|- [NAME[:TAG]]"},
     {"load", cmd_load, "Load images from an OCI archive, OCI layout or Docker archive",

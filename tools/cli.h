@@ -41,6 +41,7 @@ void cli_format_ago(char *buf, size_t len, long long when);
 bool cli_help_requested(int argc, char **argv);
 void cli_print_usage(const struct verb *v);
 
+int cmd_build(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_load(struct cli *cli, int argc, char **argv);
 int cmd_save(struct cli *cli, int argc, char **argv);

@@ -20,6 +20,8 @@
 #include <cairn/image.h>
 #include <cairn/snapshot.h>
 
+#include <cairn/build.h>
+
 #include "oci-internal.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -271,6 +273,8 @@ static int live_compute(cairn_store *s, struct live *l, cairn_error **err)
 	int k = mark_images(s, l, err);
 	if (k >= 0)
 		k = cairn_snapshot_mark(s, l->layers, err);
+	if (k >= 0)
+		k = cairn_build_cache_mark(s, l->layers, err);
 	if (k >= 0)
 		k = mark_diffs(s, l, err);
 	if (k >= 0)

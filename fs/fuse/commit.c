@@ -171,6 +171,10 @@ static int add_entry(struct commit_run *c, struct plan_ent *p)
 		return cairn_layer_writer_add(c->lw, &e, NULL, 0, NULL, c->err);
 	}
 	entry_from_node(p, &e);
+	if (c->fs->opts.clamp_mtime && e.mtime_sec > c->fs->opts.mtime_clamp) {
+		e.mtime_sec = c->fs->opts.mtime_clamp;
+		e.mtime_nsec = 0;
+	}
 	if (e.type == CAIRN_ENTRY_REG && e.size > 0)
 		return add_file(c, p, &e);
 	return cairn_layer_writer_add(c->lw, &e, NULL, 0, NULL, c->err);

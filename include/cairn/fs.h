@@ -43,6 +43,10 @@ struct cairn_fs_options {
 	bool readonly; /* EROFS for every change */
 	unsigned max_threads; /* FUSE worker threads, 0 = default (10) */
 	bool debug;	      /* libfuse request log on stderr */
+	/* Commits record mtimes later than mtime_clamp as mtime_clamp
+	 * (SOURCE_DATE_EPOCH, as BuildKit's rewrite-timestamp). */
+	bool clamp_mtime;
+	int64_t mtime_clamp;
 };
 
 /* Builds the tree of layers[0..n) (bottom first; n == 0: an empty root).

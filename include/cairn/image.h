@@ -160,6 +160,21 @@ int cairn_image_commit(cairn_batch *b, const char *parent, const cairn_id *layer
 		       const struct cairn_image_commit_options *opts, char **ret_id,
 		       cairn_error **err);
 
+struct cairn_image_new_layer {
+	cairn_id layer;
+	cairn_digest diff_id;
+	uint64_t diff_size;
+};
+/* Stages in batch b an image made of the first n_base layers of base (a
+ * name or id; NULL = none, n_base 0) and then layers[0..n), described by
+ * config (the complete config JSON, stored verbatim: its rootfs.diff_ids
+ * must list exactly those layers; platform and created are read from it).
+ * Layers that came from base keep their original blobs.  names (familiar
+ * or normalized references) are pointed at the new image. */
+int cairn_image_create(cairn_batch *b, const char *base, size_t n_base, const char *config,
+		       size_t config_len, const struct cairn_image_new_layer *layers, size_t n,
+		       const char *const *names, size_t n_names, char **ret_id, cairn_error **err);
+
 /* ---- store-wide ------------------------------------------------------- */
 
 struct cairn_du {
