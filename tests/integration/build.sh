@@ -433,6 +433,30 @@ EOF
 }
 run_test "prune keeps build cache layers" t_prune_keeps_cache
 
+# Two independent stages meet through a shared cache mount: each writes its
+# marker and waits (up to 30 s) for the other's.  Run one after the other,
+# the first would time out.
+t_parallel_stages() {
+	new_store
+	busybox_base
+	local d
+	d=$(ctx parallel <<'EOF'
+FROM busybox AS a
+RUN --mount=type=cache,id=meet,target=/meet rm -f /meet/b; touch /meet/a; i=0; while [ ! -e /meet/b ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/b && echo a-saw-b > /a
+FROM busybox AS b
+RUN --mount=type=cache,id=meet,target=/meet rm -f /meet/a; touch /meet/b; i=0; while [ ! -e /meet/a ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/a && echo b-saw-a > /b
+FROM scratch
+COPY --from=a /a /
+COPY --from=b /b /
+EOF
+	)
+	cairn build -q -o type=tar,dest="$W/par.tar" "$d" >/dev/null
+	mkdir -p "$W/par"
+	tar -C "$W/par" -xf "$W/par.tar"
+	assert_eq "$(cat "$W/par/a" "$W/par/b")" "$(printf 'a-saw-b\nb-saw-a')" "independent stages ran at the same time"
+}
+run_test "independent stages run in parallel" t_parallel_stages
+
 t_add_url() {
 	new_store
 	local srv=$W/srv port
