@@ -343,10 +343,8 @@ int stage_init(struct build *b, struct bstage *sg, cairn_error **err)
 	const char *platform = sg->platform ? sg->platform : b->platform;
 	int r;
 	if (sg->base_stage) {
-		if ((r = bstate_copy(st, &sg->base_stage->st)) < 0)
-			return r;
-		json_object_del(bstate_config(st), "OnBuild");
-		return 0;
+		/* its OnBuild triggers are this stage's to run (take_triggers) */
+		return bstate_copy(st, &sg->base_stage->st);
 	}
 	if (strcasecmp(sg->base, "scratch") == 0) {
 		if (!(st->image = empty_image(platform)))

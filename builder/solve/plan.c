@@ -269,9 +269,6 @@ static int stage_from(struct build *b, const struct df_node *n, struct bstage *s
 					   sg->name);
 	}
 	sg->from = n;
-	sg->base_stage = plan_find_stage(b, sg->base, sg->index);
-	if (sg->base_stage && isdigit((unsigned char) *sg->base))
-		sg->base_stage = NULL; /* FROM 0 is an image called "0" */
 	if (sg->name)
 		r = asprintf(&sg->display, "%s", sg->name);
 	else
@@ -362,8 +359,11 @@ static int add_dep(struct build *b, struct bstage *sg, const struct df_node *n, 
 	return 0;
 }
 
+/* After every stage is known (b->stages no longer moves): bases and deps. */
 static int find_deps(struct build *b, struct bstage *sg, cairn_error **err)
 {
+	if (!isdigit((unsigned char) *sg->base)) /* FROM 0 is an image called "0" */
+		sg->base_stage = plan_find_stage(b, sg->base, sg->index);
 	for (size_t i = 0; i < sg->n_cmds; i++) {
 		const struct df_node *n = sg->cmds[i];
 		for (size_t f = 0; f < n->n_flags; f++) {

@@ -151,17 +151,19 @@ static int write_heredoc(struct copyctx *c, const struct df_heredoc *h, EVP_MD_C
 	int r = 0;
 	if (!c->tmp && (r = build_tmpdir(c->b, "copy", &c->tmp, c->err)) < 0)
 		return r;
-	_cleanup_free_ char *content = NULL;
+	_cleanup_free_ char *content = NULL, *text = heredoc_text(h);
+	if (!text)
+		return -ENOMEM;
 	if (h->expand) {
 		/* BuildKit expands an unquoted heredoc of COPY/ADD with the stage's env */
-		r = df_shell_word(h->content.data, c->b->escape, c->sg->st.env.v, &content, c->err);
+		r = df_shell_word(text, c->b->escape, c->sg->st.env.v, &content, c->err);
 		if (r < 0) {
 			content = NULL;
 			r = 0;
 		}
 	}
-	const char *data = content ? content : h->content.data;
-	size_t len = content ? strlen(content) : h->content.len;
+	const char *data = content ? content : text;
+	size_t len = strlen(data);
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "%s/%s", c->tmp, h->name.data) < 0)
 		return -ENOMEM;

@@ -102,8 +102,13 @@ static int heredoc_args(struct runctx *c, json_t **ret_argv, bool *prepend_shell
 {
 	const struct df_node *n = c->n;
 	const struct df_heredoc *h = &n->heredocs[0];
-	const char *data = h->content.data;
-	if (n->n_heredocs == 1 && strncmp(data, "#!", 2) == 0) {
+	_cleanup_free_ char *data = heredoc_text(h);
+	if (!data)
+		return -ENOMEM;
+	/* the command is the heredoc alone (MustParseHeredoc(args[0])) */
+	const char *a0 = n->args[0].data;
+	bool whole = strncmp(a0, "<<", 2) == 0 && !strpbrk(a0, " \t");
+	if (n->n_heredocs == 1 && whole && strncmp(data, "#!", 2) == 0) {
 		int r = build_tmpdir(c->b, "heredoc", &c->heredoc_dir, c->err);
 		if (r < 0)
 			return r;
@@ -111,13 +116,13 @@ static int heredoc_args(struct runctx *c, json_t **ret_argv, bool *prepend_shell
 		if (asprintf(&p, "%s/%s", c->heredoc_dir, h->name.data) < 0)
 			return -ENOMEM;
 		_cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-		if (fd < 0 || write(fd, data, h->content.len) != (ssize_t) h->content.len)
+		if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t) strlen(data))
 			return cairn_error_set(c->err, -errno, "writing %s: %m", p);
 		*ret_argv = json_pack("[s+]", "/dev/pipes/", h->name.data);
 		*prepend_shell = false;
 		return *ret_argv ? 0 : -ENOMEM;
 	}
-	if (n->n_heredocs == 1) {
+	if (n->n_heredocs == 1 && whole) {
 		*ret_argv = json_pack("[s]", data);
 		return *ret_argv ? 0 : -ENOMEM;
 	}
@@ -128,7 +133,7 @@ static int heredoc_args(struct runctx *c, json_t **ret_argv, bool *prepend_shell
 		return -ENOMEM;
 	fputs(n->args[0].data, f);
 	for (size_t i = 0; i < n->n_heredocs; i++)
-		fprintf(f, "\n%s%s", n->heredocs[i].content.data, n->heredocs[i].name.data);
+		fprintf(f, "\n%s%s", n->heredocs[i].content.data, n->heredocs[i].name.data); /* the shell chomps <<- itself */
 	fclose(f);
 	*ret_argv = json_pack("[s]", buf);
 	free(buf);

@@ -82,6 +82,24 @@ int step_fs(struct build *b, struct bstage *sg, cairn_error **err)
 	return r;
 }
 
+char *heredoc_text(const struct df_heredoc *h)
+{
+	char *out = malloc(h->content.len + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	bool bol = true;
+	for (size_t i = 0; i < h->content.len; i++) {
+		char ch = h->content.data[i];
+		if (h->chomp && bol && ch == '\t')
+			continue;
+		bol = ch == '\n';
+		out[o++] = ch;
+	}
+	out[o] = 0;
+	return out;
+}
+
 void step_clear(struct step *s)
 {
 	free(s->created_by);
