@@ -442,9 +442,9 @@ t_parallel_stages() {
 	local d
 	d=$(ctx parallel <<'EOF'
 FROM busybox AS a
-RUN --mount=type=cache,id=meet,target=/meet rm -f /meet/b; touch /meet/a; i=0; while [ ! -e /meet/b ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/b && echo a-saw-b > /a
+RUN --mount=type=cache,id=meet,target=/meet touch /meet/a; i=0; while [ ! -e /meet/b ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/b && echo a-saw-b > /a
 FROM busybox AS b
-RUN --mount=type=cache,id=meet,target=/meet rm -f /meet/a; touch /meet/b; i=0; while [ ! -e /meet/a ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/a && echo b-saw-a > /b
+RUN --mount=type=cache,id=meet,target=/meet touch /meet/b; i=0; while [ ! -e /meet/a ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e /meet/a && echo b-saw-a > /b
 FROM scratch
 COPY --from=a /a /
 COPY --from=b /b /
