@@ -14,9 +14,11 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "copy.h"
 #include "passwd.h"
 #include "run.h"
 #include "step-run.h"
@@ -30,10 +32,14 @@ struct prepared {
 	cairn_fs **fs;	   /* stages mounted for type=bind,from= */
 	size_t n_fs;
 	struct strv dirs;  /* their mount points */
+	int locks[16];	   /* cache directories held for sharing=locked|private */
+	size_t n_locks;
 };
 
 static void prepared_clear(struct prepared *p)
 {
+	for (size_t i = 0; i < p->n_locks; i++)
+		close(p->locks[i]); /* releases the flock */
 	for (size_t i = 0; i < p->n_fs; i++)
 		cairn_fs_free(p->fs[i]);
 	for (size_t i = 0; i < p->dirs.n; i++)
@@ -86,6 +92,34 @@ static int cache_dir(struct runctx *c, const struct runmount *rm, struct prepare
 			return cairn_error_set(c->err, -errno, "%s: %m", dir);
 	} else if (errno != EEXIST) {
 		return cairn_error_set(c->err, -errno, "%s: %m", dir);
+	}
+	/* sharing=locked: one user at a time; private: a fresh directory when
+	 * the shared one is in use; shared (default): everyone at once */
+	const char *sh = rm->sharing ? rm->sharing : "shared";
+	if (strcmp(sh, "shared") != 0) {
+		if (strcmp(sh, "locked") && strcmp(sh, "private"))
+			return build_error(c->b, c->n, CAIRN_E_FORMAT, c->err,
+					   "unsupported sharing value \"%s\" (shared, private, locked)", sh);
+		if (p->n_locks == ARRAY_SIZE(p->locks))
+			return build_error(c->b, c->n, -E2BIG, c->err, "too many cache mounts");
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return cairn_error_set(c->err, -errno, "%s: %m", dir);
+		bool priv = strcmp(sh, "private") == 0;
+		if (flock(fd, priv ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
+			close(fd);
+			char *fresh = NULL;
+			int r = build_tmpdir(c->b, "cache", &fresh, c->err);
+			if (r < 0)
+				return r;
+			free(dir);
+			dir = fresh;
+			if (chown(dir, (uid_t) num(rm->uid, 0, 10), (gid_t) num(rm->gid, 0, 10)) < 0 ||
+			    chmod(dir, (mode_t) num(rm->mode, 0755, 8)) < 0)
+				return cairn_error_set(c->err, -errno, "%s: %m", dir);
+		} else {
+			p->locks[p->n_locks++] = fd;
+		}
 	}
 	struct cairn_run_mount m = {.type = CAIRN_RUN_BIND, .source = keep(p, dir),
 				    .target = rm->target, .readonly = rm->ro};
@@ -163,6 +197,43 @@ static int secret_mount(struct runctx *c, const struct runmount *rm, struct prep
 	return m.source ? add_mount(p, &m) : -ENOMEM;
 }
 
+/* bind,rw: a private copy of src (everything kept: owners, modes, links). */
+static int bind_copy(struct runctx *c, const struct runmount *rm, struct prepared *p,
+		     const char *src)
+{
+	_cleanup_free_ char *tmp = NULL, *parent = strdup(src);
+	int r = build_tmpdir(c->b, "bind-rw", &tmp, c->err);
+	if (r < 0 || !parent)
+		return r < 0 ? r : -ENOMEM;
+	char *slash = strrchr(parent, '/');
+	const char *name = slash ? slash + 1 : parent;
+	if (slash)
+		*slash = 0;
+	_cleanup_close_ int sfd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || dfd < 0)
+		return cairn_error_set(c->err, -errno, "bind mount copy of %s: %m", src);
+	copy_options o = {.preserve_owner = true};
+	copy_selection *sel = NULL;
+	const char *srcs[] = {*name ? name : "."};
+	r = copy_select(sfd, srcs, 1, &o, &sel, c->err);
+	bool dir = r >= 0 && sel->n_roots == 1 && sel->roots[0].is_dir;
+	_cleanup_free_ char *dest = NULL;
+	if (r >= 0 && asprintf(&dest, "/%s", dir ? "" : name) < 0)
+		r = -ENOMEM;
+	if (r >= 0)
+		r = copy_apply(sel, dfd, dest, &o, c->err);
+	copy_selection_free(sel);
+	_cleanup_free_ char *at = NULL;
+	if (r >= 0 && asprintf(&at, "%s%s", tmp, dest) < 0)
+		r = -ENOMEM;
+	if (r < 0)
+		return build_error_at(c->b, c->n, r, c->err);
+	struct cairn_run_mount m = {.type = CAIRN_RUN_BIND, .source = keep(p, at),
+				    .target = rm->target};
+	return m.source ? add_mount(p, &m) : -ENOMEM;
+}
+
 /* type=bind: from the context (read-only) or a stage/image mounted read-only. */
 static int bind_mount(struct runctx *c, const struct runmount *rm, struct prepared *p)
 {
@@ -225,9 +296,8 @@ static int bind_mount(struct runctx *c, const struct runmount *rm, struct prepar
 	if (!real || strncmp(real, root, rl) != 0 || (real[rl] && real[rl] != '/'))
 		return build_error(c->b, c->n, -ENOENT, c->err, "mount source %s: %s", src,
 				   real ? "outside its root" : strerror(errno));
-	if (rm->rw)
-		progress_note(c->b->pr, "note: RUN --mount=type=bind,rw: cairn binds read-only; "
-					"writes fail instead of being discarded");
+	if (rm->rw) /* writes are allowed and thrown away: the command gets a copy */
+		return bind_copy(c, rm, p, real);
 	struct cairn_run_mount m = {.type = CAIRN_RUN_BIND, .source = keep(p, real),
 				    .target = rm->target, .readonly = true};
 	return m.source ? add_mount(p, &m) : -ENOMEM;

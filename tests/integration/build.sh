@@ -457,6 +457,42 @@ EOF
 }
 run_test "independent stages run in parallel" t_parallel_stages
 
+t_flags_and_mounts() {
+	new_store
+	busybox_base
+	local d
+	d=$(ctx flags <<'EOF'
+FROM busybox AS one
+RUN --mount=type=bind,source=data,target=/data,rw echo changed > /data/f && cat /data/f > /seen && echo "proxy=$HTTP_PROXY" > /proxy
+RUN --mount=type=cache,id=c,target=/c,sharing=locked echo x > /c/x
+FROM one AS two
+RUN echo two > /two
+EOF
+	)
+	mkdir -p "$d/data"
+	echo orig >"$d/data/f"
+	run cairn build --progress=rawjson --build-arg HTTP_PROXY=http://proxy.invalid:3128 \
+		-o type=oci,dest="$W/flags-oci",tar=false,compression=zstd -t flags "$d"
+	assert_eq "$RUN_RC" 0 "build: $RUN_ERR"
+	assert_eq "$(cat "$d/data/f")" orig "a rw bind mount does not write through"
+	jq -se '.[-1].summary.steps == 3' <<<"$RUN_ERR" >/dev/null || fail "rawjson summary: $RUN_ERR"
+	jq -se '[.[] | select(.vertex and .name)] | length >= 3' <<<"$RUN_ERR" >/dev/null || fail "rawjson vertices"
+	local mt
+	mt=$(jq -r '.manifests[0].digest' "$W/flags-oci/index.json" | sed 's/sha256://')
+	assert_eq "$(jq -r '.layers[-1].mediaType' "$W/flags-oci/blobs/sha256/$mt")" application/vnd.oci.image.layer.v1.tar+zstd "compression=zstd"
+	cairn save --format oci-dir -o "$W/flags-gz" flags # umoci 0.4 cannot read zstd layers
+	umoci unpack --image "$W/flags-gz:latest" "$W/bflags" >/dev/null
+	assert_eq "$(cat "$W/bflags/rootfs/seen")" changed "the command wrote into its copy"
+	[ ! -e "$W/bflags/rootfs/data" ] || fail "bind stub left"
+	assert_eq "$(cat "$W/bflags/rootfs/proxy")" "proxy=http://proxy.invalid:3128" "proxy args reach RUN"
+	if config_of flags | grep -q proxy.invalid; then fail "proxy arg in the history or config"; fi
+	run cairn build --progress=plain --build-arg HTTP_PROXY=http://other.invalid "$d"
+	assert_contains "$RUN_ERR" '3 steps, 3 cached' "proxy args are not in the key"
+	run cairn build --progress=plain --no-cache-filter two "$d"
+	assert_contains "$RUN_ERR" '3 steps, 2 cached' "--no-cache-filter reruns only that stage"
+}
+run_test "rw bind mounts, cache sharing, proxy args, --no-cache-filter, rawjson, zstd" t_flags_and_mounts
+
 t_add_url() {
 	new_store
 	local srv=$W/srv port
