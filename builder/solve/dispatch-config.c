@@ -574,10 +574,7 @@ static int do_onbuild(struct cfgctx *c)
 				   "%s isn't allowed as an ONBUILD trigger", up);
 	}
 	/* the trigger as written: the original line without "ONBUILD " */
-	const char *o = c->n->original.data;
-	o += strspn(o, " \t");
-	o += strcspn(o, " \t");
-	o += strspn(o, " \t");
+	const char *o = instruction_rest(c->n);
 	json_t *cfg = bstate_config(&c->sg->st);
 	json_t *ob = json_object_get(cfg, "OnBuild");
 	if (!json_is_array(ob)) {
@@ -695,6 +692,14 @@ static int do_workdir(struct cfgctx *c)
 		return asprintf(&h, "WORKDIR %s", wd) < 0 ? -ENOMEM : history(c, h);
 	}
 	return step_workdir(c->b, c->sg, c->n, wd, c->err);
+}
+
+const char *instruction_rest(const struct df_node *n)
+{
+	const char *o = n->original.data;
+	o += strspn(o, " \t");
+	o += strcspn(o, " \t");
+	return o + strspn(o, " \t");
 }
 
 /* ---- the table -------------------------------------------------------------------- */

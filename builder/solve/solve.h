@@ -177,6 +177,8 @@ json_t *command_args(struct bstate *st, const struct df_node *n, const char *she
 /* path.Join of base and p ("/" when empty), absolute and clean. */
 char *clean_abs_path(const char *base, const char *p);
 
+/* The instruction's original line after its keyword. */
+const char *instruction_rest(const struct df_node *n);
 /* A heredoc's text, with leading tabs stripped from each line for <<-
  * (ChompHeredocContent); malloc'd. */
 char *heredoc_text(const struct df_heredoc *h);

@@ -48,6 +48,7 @@ struct copyctx {
 	struct bstage *from_stage;
 	char *from_image_id;
 	copy_options co;
+	struct timespec epoch;
 	struct strv excludes;
 	struct strv hist_srcs; /* sources as history shows them */
 	uint8_t extra[32];     /* sha256 of heredoc and URL bytes */
@@ -308,10 +309,9 @@ static int select_groups(struct copyctx *c)
 	    .link = c->fl[F_LINK].value && strcmp(c->fl[F_LINK].value, "false"),
 	    .chown_strict = true,
 	};
-	static struct timespec epoch;
 	if (c->b->epoch >= 0) {
-		epoch = (struct timespec){.tv_sec = c->b->epoch};
-		c->co.epoch = &epoch;
+		c->epoch = (struct timespec){.tv_sec = c->b->epoch};
+		c->co.epoch = &c->epoch;
 	}
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(c->g); i++)
@@ -429,10 +429,7 @@ int step_copy(struct build *b, struct bstage *sg, const struct df_node *n, bool 
 	for (size_t i = 0; i < ARRAY_SIZE(c.g); i++)
 		c.g[i].root_fd = -1;
 	struct step s = {.sg = sg, .n = n};
-	const char *o = n->original.data;
-	o += strspn(o, " \t");
-	o += strcspn(o, " \t");
-	o += strspn(o, " \t");
+	const char *o = instruction_rest(n);
 	int r = copy_flags(&c);
 	if (r >= 0)
 		r = split_sources(&c);

@@ -287,8 +287,7 @@ int step_run(struct build *b, struct bstage *sg, const struct df_node *n, cairn_
 	if (r >= 0)
 		r = run_argv(&c);
 	if (r >= 0 && (!(s.created_by = run_history(&c)) ||
-		       asprintf(&s.title, "RUN %s", n->original.data + strcspn(n->original.data, " \t") +
-						    strspn(n->original.data + strcspn(n->original.data, " \t"), " \t")) < 0))
+		       asprintf(&s.title, "RUN %s", instruction_rest(n)) < 0))
 		r = -ENOMEM;
 	if (r >= 0) {
 		run_key(&c, s.key);
@@ -305,10 +304,7 @@ int step_run(struct build *b, struct bstage *sg, const struct df_node *n, cairn_
 		runmount_clear(&c.mounts[i]);
 	free(c.mounts);
 	free(c.network);
-	if (c.heredoc_dir) {
-		char cmd[4096];
-		snprintf(cmd, sizeof(cmd), "%s", c.heredoc_dir);
-		/* one file in it */
+	if (c.heredoc_dir) { /* one file in it */
 		_cleanup_free_ char *f = NULL;
 		if (asprintf(&f, "%s/%s", c.heredoc_dir, n->heredocs[0].name.data) >= 0)
 			unlink(f);
