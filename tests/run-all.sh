@@ -45,7 +45,8 @@ fi
 # Sanitizers: unit and fuzz-corpus suites, plus the CLI integration tests.
 if build build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false; then
 	rm -f build-asan/meson-logs/testlog.json
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C build-asan --suite unit --suite fuzz --print-errorlogs --num-processes 2
 	count build-asan
 else

@@ -161,7 +161,8 @@ static int walk_collect(struct walk *w, struct plan *p)
 							 .kind = w->kind[i],
 							 .opaque = w->opaque[i],
 							 .node = w->cur->v[i].node};
-	memcpy(p->v + p->n, w->wh, w->n_wh * sizeof(*w->wh));
+	if (w->n_wh) /* w->wh is NULL when there are none */
+		memcpy(p->v + p->n, w->wh, w->n_wh * sizeof(*w->wh));
 	p->n += w->n_wh;
 	qsort(p->v, p->n, sizeof(*p->v), plan_ent_cmp);
 	return 0;
