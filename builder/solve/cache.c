@@ -4,6 +4,8 @@
  *
  *   'S' + key (32 bytes)  -> step result: layer id, diff_id, diff size,
  *                            when it was made, its file bytes (JSON)
+ *   'M' + key (32 bytes)  -> the content checksum of what a COPY --from
+ *                            selects, by the source stage's key
  *   'F' + dev + ino (16)  -> a context file's content hash as of its
  *                            (size, mtime, ctime): 8+8+8+8+16 bytes
  *
@@ -165,6 +167,35 @@ int cairn_build_cache_mark(cairn_store *s, cairn_idset *layers, cairn_error **er
 {
 	int r = cairn_store_foreach(s, CAIRN_T_CACHE, mark_one, layers);
 	return r < 0 ? cairn_error_from(err, r, "reading the build cache") : 0;
+}
+
+/* ---- memo records ---------------------------------------------------------------------- */
+
+int memo_get(cairn_store *s, const uint8_t key[32], uint8_t out[32])
+{
+	uint8_t k[33] = {'M'};
+	memcpy(k + 1, key, 32);
+	_cleanup_free_ void *val = NULL;
+	size_t len;
+	int r = cairn_store_get(s, CAIRN_T_CACHE, k, sizeof(k), &val, &len);
+	if (r < 0)
+		return r;
+	if (len != 32)
+		return CAIRN_E_CORRUPT;
+	memcpy(out, val, 32);
+	return 0;
+}
+
+void memo_put(cairn_store *s, const uint8_t key[32], const uint8_t sum[32])
+{
+	uint8_t k[33] = {'M'};
+	memcpy(k + 1, key, 32);
+	cairn_batch *b = NULL;
+	if (cairn_batch_new(s, &b) < 0)
+		return;
+	if (cairn_batch_put(b, CAIRN_T_CACHE, k, sizeof(k), sum, 32) >= 0)
+		cairn_batch_commit(b, NULL);
+	cairn_batch_free(b);
 }
 
 /* ---- context file hashes ------------------------------------------------------------- */

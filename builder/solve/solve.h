@@ -226,6 +226,9 @@ struct cache_rec {
 };
 int cache_get(cairn_store *s, const uint8_t key[32], struct cache_rec *ret);
 int cache_put(cairn_batch *batch, const uint8_t key[32], const struct cache_rec *r);
+/* Remembered checksums ('M' records): key -> 32 bytes. */
+int memo_get(cairn_store *s, const uint8_t key[32], uint8_t out[32]);
+void memo_put(cairn_store *s, const uint8_t key[32], const uint8_t sum[32]);
 /* Content hash of a context file, through a stat-keyed record (a file
  * whose inode, size, mtime and ctime did not change is not re-read). */
 int context_hash_file(void *userdata, int dirfd, const char *name, const struct stat *st,

@@ -349,6 +349,33 @@ static int select_groups(struct copyctx *c)
 	return r;
 }
 
+/* The content checksum of what a --from source selects.  The stage's key
+ * (or the image id) decides it, so it is remembered under that: a stage
+ * that did not change costs nothing; one rebuilt is checksummed again,
+ * and a rebuild to identical files still hits, as in BuildKit. */
+static int from_checksum(struct copyctx *c, uint8_t sum[32])
+{
+	uint8_t memo[32];
+	keyhash *k = key_new(NULL, "copy-from-memo");
+	if (c->from_stage)
+		key_bytes(k, "stage", c->from_stage->st.key, 32);
+	else
+		key_str(k, "image", c->from_image_id);
+	key_strv(k, "srcs", c->g[0].srcs.v);
+	key_strv(k, "exclude", c->excludes.v);
+	key_str(k, "chmod", c->co.chmod);
+	key_str(k, "chown", c->co.chown);
+	key_str(k, "parents", c->co.parents ? "1" : "0");
+	key_str(k, "add", c->co.add ? "1" : "0");
+	key_finish(k, memo);
+	if (memo_get(c->b->store, memo, sum) >= 0)
+		return 0;
+	int r = copy_checksum(c->g[0].sel, &c->co, copy_hash_file_default, NULL, sum, c->err);
+	if (r >= 0)
+		memo_put(c->b->store, memo, sum); /* only a shortcut: failure is harmless */
+	return r;
+}
+
 static int copy_key(struct copyctx *c, uint8_t out[32])
 {
 	keyhash *k = key_new(c->sg->st.key, c->add ? "add" : "copy");
@@ -362,15 +389,13 @@ static int copy_key(struct copyctx *c, uint8_t out[32])
 	if (c->has_extra)
 		key_bytes(k, "extra", c->extra, 32);
 	int r = 0;
-	if (c->from_stage) {
-		key_bytes(k, "from-stage", c->from_stage->st.key, 32);
-	} else if (c->from_image_id) {
-		key_str(k, "from-image", c->from_image_id);
-	} else if (c->g[0].sel) {
-		uint8_t sum[32];
+	uint8_t sum[32];
+	if (c->from_stage || c->from_image_id)
+		r = from_checksum(c, sum);
+	else if (c->g[0].sel)
 		r = copy_checksum(c->g[0].sel, &c->co, context_hash_file, c->b, sum, c->err);
-		key_bytes(k, "context", sum, 32);
-	}
+	if (c->g[0].sel)
+		key_bytes(k, "content", sum, 32);
 	key_finish(k, out);
 	return r < 0 ? build_error_at(c->b, c->n, r, c->err) : 0;
 }

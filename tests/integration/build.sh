@@ -374,7 +374,7 @@ t_reproducible() {
 	d=$(ctx repro <<'EOF'
 FROM busybox
 COPY . /src
-RUN ls -la /src > /listing && mkdir -p /made/here
+RUN ls /src > /listing && mkdir -p /made/here
 WORKDIR /made/work
 EOF
 	)
@@ -432,6 +432,30 @@ EOF
 	assert_fsck_clean
 }
 run_test "prune keeps build cache layers" t_prune_keeps_cache
+
+# A stage rebuilt to the same files: the COPY --from of them still hits.
+t_copy_from_content() {
+	new_store
+	busybox_base
+	local d
+	d=$(ctx fromcontent <<'EOF'
+FROM busybox AS build
+ARG V=1
+RUN echo "version $V" > /log && echo constant > /artifact
+FROM busybox
+COPY --from=build /artifact /artifact
+RUN cat /artifact > /seen
+EOF
+	)
+	run cairn build --progress=plain "$d"
+	assert_contains "$RUN_ERR" '3 steps, 0 cached' "cold"
+	run cairn build --progress=plain --build-arg V=2 "$d"
+	assert_contains "$RUN_ERR" '3 steps, 2 cached' "the stage reruns, its unchanged artifact still hits"
+	sed -i 's/echo constant/echo changed/' "$d/Dockerfile"
+	run cairn build --progress=plain --build-arg V=2 "$d"
+	assert_contains "$RUN_ERR" '3 steps, 0 cached' "a changed artifact misses"
+}
+run_test "COPY --from keys on the copied files' contents" t_copy_from_content
 
 # Two independent stages meet through a shared cache mount: each writes its
 # marker and waits (up to 30 s) for the other's.  Run one after the other,
