@@ -18,11 +18,11 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include <cairn/build.h>
 #include <cairn/layer.h>
 
+#include "copy.h"
 #include "solve.h"
 
 struct keyhash {
@@ -224,24 +224,6 @@ static struct file_rec file_rec_of(const struct stat *st)
 	};
 }
 
-static int hash_fd(int fd, uint8_t out[16])
-{
-	XXH3_state_t *x = XXH3_createState();
-	if (!x)
-		return -ENOMEM;
-	XXH3_128bits_reset(x);
-	static __thread uint8_t buf[1 << 17];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		XXH3_128bits_update(x, buf, (size_t) n);
-	int r = n < 0 ? -errno : 0;
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
-	memcpy(out, c.digest, 16);
-	XXH3_freeState(x);
-	return r;
-}
-
 int context_hash_file(void *userdata, int dirfd, const char *name, const struct stat *st,
 		      uint8_t out[16])
 {
@@ -260,10 +242,7 @@ int context_hash_file(void *userdata, int dirfd, const char *name, const struct 
 			return 0;
 		}
 	}
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	int r = hash_fd(fd, now.hash);
+	int r = copy_hash_file_default(NULL, dirfd, name, st, now.hash);
 	if (r < 0)
 		return r;
 	memcpy(out, now.hash, 16);

@@ -200,6 +200,12 @@ int step_fs(struct build *b, struct bstage *sg, cairn_error **err);
 /* Commits b->fs as the step's layer and records it in the cache. */
 int step_commit(struct build *b, struct step *s, cairn_error **err);
 void step_clear(struct step *s);
+/* --from=NAME of COPY and RUN --mount: an earlier stage (by name or index)
+ * or an image from the store, mounted read-only on a fresh directory.
+ * *ret_stage / *ret_image_id (may be NULL) say which it was. */
+int mount_from(struct build *b, struct bstage *sg, const struct df_node *n, const char *from,
+	       cairn_fs **ret_fs, char **ret_dir, struct bstage **ret_stage, char **ret_image_id,
+	       cairn_error **err);
 int step_run(struct build *b, struct bstage *sg, const struct df_node *n, cairn_error **err);
 int step_copy(struct build *b, struct bstage *sg, const struct df_node *n, bool add,
 	      cairn_error **err);

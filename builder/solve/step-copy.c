@@ -247,50 +247,8 @@ static int split_sources(struct copyctx *c)
 /* --from: an earlier stage, or an image from the store, mounted read-only. */
 static int open_from(struct copyctx *c)
 {
-	const char *from = c->fl[F_FROM].value;
-	struct bstage *d = plan_find_stage(c->b, from, c->sg->index);
-	cairn_id *ids = NULL;
-	size_t n = 0;
-	int r = 0;
-	cairn_image *img = NULL;
-	if (d) {
-		c->from_stage = d;
-		n = d->st.n_layers;
-		if (!(ids = calloc(n + 1, sizeof(*ids))))
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			ids[i] = d->st.layers[i].layer;
-	} else {
-		r = cairn_image_open_platform(c->b->store, from, c->sg->st.platform, &img, c->err);
-		if (r == CAIRN_E_NOTFOUND) {
-			cairn_error_free(*c->err);
-			*c->err = NULL;
-			return build_error(c->b, c->n, r, c->err,
-					   "COPY --from=%s: no such stage, and no such image in the "
-					   "local store (bring it in with `cairn load` or `cairn "
-					   "import`)",
-					   from);
-		}
-		if (r < 0)
-			return build_error_at(c->b, c->n, r, c->err);
-		n = cairn_image_layer_count(img);
-		ids = calloc(n + 1, sizeof(*ids));
-		for (size_t i = 0; ids && i < n; i++)
-			cairn_image_layer(img, i, &ids[i], NULL);
-		c->from_image_id = strdup(cairn_image_id(img));
-		cairn_image_free(img);
-		if (!ids || !c->from_image_id) {
-			free(ids);
-			return -ENOMEM;
-		}
-	}
-	struct cairn_fs_options fo = {.readonly = true};
-	r = cairn_fs_new(c->b->store, ids, n, &fo, &c->from_fs, c->err);
-	free(ids);
-	if (r >= 0)
-		r = build_tmpdir(c->b, "from", &c->from_dir, c->err);
-	if (r >= 0)
-		r = cairn_fs_mount(c->from_fs, c->from_dir, c->err);
+	int r = mount_from(c->b, c->sg, c->n, c->fl[F_FROM].value, &c->from_fs, &c->from_dir,
+			   &c->from_stage, &c->from_image_id, c->err);
 	if (r >= 0 && (c->g[0].root_fd = open(c->from_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = cairn_error_set(c->err, -errno, "%s: %m", c->from_dir);
 	c->g[0].own_fd = true;

@@ -240,50 +240,21 @@ static int bind_mount(struct runctx *c, const struct runmount *rm, struct prepar
 	const char *src = rm->source ? rm->source : "/";
 	_cleanup_free_ char *root = NULL;
 	if (rm->from) {
-		struct bstage *d = plan_find_stage(c->b, rm->from, c->sg->index);
-		cairn_id *ids = NULL;
-		size_t n = 0;
-		cairn_image *img = NULL;
-		int r = 0;
-		if (d) {
-			n = d->st.n_layers;
-			ids = calloc(n + 1, sizeof(*ids));
-			for (size_t i = 0; ids && i < n; i++)
-				ids[i] = d->st.layers[i].layer;
-		} else if ((r = cairn_image_open_platform(c->b->store, rm->from, c->sg->st.platform,
-							  &img, c->err)) < 0) {
-			return build_error_at(c->b, c->n, r, c->err);
-		} else {
-			n = cairn_image_layer_count(img);
-			ids = calloc(n + 1, sizeof(*ids));
-			for (size_t i = 0; ids && i < n; i++)
-				cairn_image_layer(img, i, &ids[i], NULL);
-			cairn_image_free(img);
-		}
-		if (!ids)
-			return -ENOMEM;
 		cairn_fs *fs = NULL;
-		struct cairn_fs_options fo = {.readonly = true};
 		char *dir = NULL;
-		r = cairn_fs_new(c->b->store, ids, n, &fo, &fs, c->err);
-		free(ids);
-		cairn_fs **v = r >= 0 ? realloc(p->fs, (p->n_fs + 1) * sizeof(*v)) : NULL;
-		if (r >= 0 && !v)
-			r = -ENOMEM;
-		if (r < 0) {
-			cairn_fs_free(fs);
+		int r = mount_from(c->b, c->sg, c->n, rm->from, &fs, &dir, NULL, NULL, c->err);
+		if (r < 0)
 			return r;
+		cairn_fs **v = realloc(p->fs, (p->n_fs + 1) * sizeof(*v));
+		if (!v || strv_push(&p->dirs, dir) < 0) {
+			cairn_fs_free(fs);
+			rmdir(dir);
+			free(dir);
+			return -ENOMEM;
 		}
 		p->fs = v;
 		v[p->n_fs++] = fs;
-		if ((r = build_tmpdir(c->b, "bind", &dir, c->err)) < 0)
-			return r;
-		r = strv_push(&p->dirs, dir);
-		if (r >= 0)
-			r = cairn_fs_mount(fs, dir, c->err);
 		root = dir;
-		if (r < 0)
-			return r;
 	} else if (!(root = realpath(c->b->o->context, NULL))) {
 		return cairn_error_set(c->err, -errno, "%s: %m", c->b->o->context);
 	}

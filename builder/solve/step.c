@@ -100,6 +100,72 @@ char *heredoc_text(const struct df_heredoc *h)
 	return out;
 }
 
+int mount_from(struct build *b, struct bstage *sg, const struct df_node *n, const char *from,
+	       cairn_fs **ret_fs, char **ret_dir, struct bstage **ret_stage, char **ret_image_id,
+	       cairn_error **err)
+{
+	struct bstage *d = plan_find_stage(b, from, sg->index);
+	_cleanup_free_ cairn_id *ids = NULL;
+	_cleanup_free_ char *image_id = NULL;
+	size_t nl = 0;
+	int r = 0;
+	if (d) {
+		nl = d->st.n_layers;
+		if (!(ids = calloc(nl + 1, sizeof(*ids))))
+			return -ENOMEM;
+		for (size_t i = 0; i < nl; i++)
+			ids[i] = d->st.layers[i].layer;
+	} else {
+		cairn_image *img = NULL;
+		cairn_error *e = NULL;
+		r = cairn_image_open_platform(b->store, from, sg->st.platform, &img, &e);
+		if (r == CAIRN_E_NOTFOUND) {
+			cairn_error_free(e);
+			return build_error(b, n, r, err,
+					   "--from=%s: no such stage, and no such image in the local "
+					   "store (bring it in with `cairn load` or `cairn import`)",
+					   from);
+		}
+		if (r < 0) {
+			if (err && !*err)
+				*err = e;
+			else
+				cairn_error_free(e);
+			return build_error_at(b, n, r, err);
+		}
+		nl = cairn_image_layer_count(img);
+		ids = calloc(nl + 1, sizeof(*ids));
+		for (size_t i = 0; ids && i < nl; i++)
+			cairn_image_layer(img, i, &ids[i], NULL);
+		image_id = strdup(cairn_image_id(img));
+		cairn_image_free(img);
+		if (!ids || !image_id)
+			return -ENOMEM;
+	}
+	struct cairn_fs_options fo = {.readonly = true};
+	cairn_fs *fs = NULL;
+	char *dir = NULL;
+	r = cairn_fs_new(b->store, ids, nl, &fo, &fs, err);
+	if (r >= 0)
+		r = build_tmpdir(b, "from", &dir, err);
+	if (r >= 0)
+		r = cairn_fs_mount(fs, dir, err);
+	if (r < 0) {
+		cairn_fs_free(fs);
+		if (dir)
+			rmdir(dir);
+		free(dir);
+		return r;
+	}
+	*ret_fs = fs;
+	*ret_dir = dir;
+	if (ret_stage)
+		*ret_stage = d;
+	if (ret_image_id)
+		*ret_image_id = steal_pointer(&image_id);
+	return 0;
+}
+
 void step_clear(struct step *s)
 {
 	free(s->created_by);
