@@ -18,6 +18,16 @@ const char *cairn_strerror(int code)
 		return "already exists";
 	case CAIRN_E_DIGEST:
 		return "digest mismatch";
+	case CAIRN_E_AUTH:
+		return "unauthorized";
+	case CAIRN_E_RATELIMIT:
+		return "rate limited";
+	case CAIRN_E_NETWORK:
+		return "registry unreachable";
+	case CAIRN_E_TLS:
+		return "TLS failure";
+	case CAIRN_E_REMOTE:
+		return "registry error";
 	default:
 		return code < 0 ? strerror(-code) : "success";
 	}

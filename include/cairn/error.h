@@ -26,6 +26,11 @@ enum {
 	CAIRN_E_NOTFOUND = -5004, /* image, layer, blob not in the store */
 	CAIRN_E_EXISTS = -5005,
 	CAIRN_E_DIGEST = -5006, /* content does not match its digest */
+	CAIRN_E_AUTH = -5007,	   /* registry: unauthorized or denied */
+	CAIRN_E_RATELIMIT = -5008, /* registry: too many requests (429) */
+	CAIRN_E_NETWORK = -5009,   /* registry unreachable, connection failed */
+	CAIRN_E_TLS = -5010,	   /* TLS handshake or certificate verification failed */
+	CAIRN_E_REMOTE = -5011,	   /* registry answered with an error we do not map */
 };
 
 typedef struct cairn_error {
