@@ -23,8 +23,10 @@ static const struct verb verbs[] = {
      "            [--no-cache-filter STAGE]... [--label K=V]... [--network default|none|host]\n"
      "            [--secret id=ID,src=PATH|env=VAR]... [--platform OS/ARCH]\n"
      "            [--progress auto|plain|tty|rawjson|quiet] [-o|--output SPEC]...\n"
-     "            [--iidfile F] [--metadata-file F] [-q] CONTEXT\n"
-     "  SPEC: type=image | type=oci,dest=F[,tar=false] | type=docker,dest=F |\n"
+     "            [--pull] [--push] [REGISTRY OPTIONS] [--iidfile F] [--metadata-file F] [-q]\n"
+     "            CONTEXT\n"
+     "  SPEC: type=image[,name=REF,push=true] | type=registry,name=REF |\n"
+     "        type=oci,dest=F[,tar=false] | type=docker,dest=F |\n"
      "        type=local,dest=DIR | type=tar,dest=F | DIR ; compression=gzip|zstd|uncompressed"},
     {"import", cmd_import, "Create a single-layer image from a root filesystem tarball",
      "cairn import [--platform OS/ARCH] [-m MESSAGE] FILE|- [NAME[:TAG]]"},
@@ -33,6 +35,17 @@ static const struct verb verbs[] = {
      "stdin when omitted)"},
     {"save", cmd_save, "Write images to an OCI archive, OCI layout or Docker archive",
      "cairn save [--format oci|oci-dir|docker] [--compression gzip|zstd|none] -o PATH NAME..."},
+    {"pull", cmd_pull, "Download an image from a registry",
+     "cairn pull [--platform OS/ARCH[/VARIANT]] [-a|--all-platforms] [-q] [REGISTRY OPTIONS] REF\n"
+     "  REGISTRY OPTIONS: --tls-verify=false, --insecure-registry HOST[:PORT],\n"
+     "                    --creds USER[:PASS], --authfile FILE, --cert-dir DIR"},
+    {"push", cmd_push, "Upload an image to a registry",
+     "cairn push [--compression-format gzip|zstd|none] [--digestfile FILE] [--chunked] [-q]\n"
+     "           [REGISTRY OPTIONS] NAME [[docker://]DEST]"},
+    {"login", cmd_login, "Store credentials for a registry",
+     "cairn login [-u USER] [-p PASS | --password-stdin] [REGISTRY OPTIONS] [REGISTRY]"},
+    {"logout", cmd_logout, "Remove stored credentials for a registry",
+     "cairn logout [--authfile FILE] [REGISTRY]"},
     {"images", cmd_images, "List images", "cairn images [--json] [-q] [--no-trunc]"},
     {"inspect", cmd_inspect, "Show an image's manifest and config",
      "cairn inspect [--json] NAME..."},

@@ -58,5 +58,27 @@ int cmd_commit(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_umount(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
+int cmd_pull(struct cli *cli, int argc, char **argv);
+int cmd_push(struct cli *cli, int argc, char **argv);
+int cmd_login(struct cli *cli, int argc, char **argv);
+int cmd_logout(struct cli *cli, int argc, char **argv);
+
+/* Registry options (pull, push, login, build): --tls-verify[=false],
+ * --insecure-registry HOST, --creds U:P, --authfile F, --cert-dir D. */
+enum {
+	CLI_OPT_TLS_VERIFY = 0x1000,
+	CLI_OPT_INSECURE,
+	CLI_OPT_CREDS,
+	CLI_OPT_AUTHFILE,
+	CLI_OPT_CERT_DIR,
+};
+#include "registry.h"
+struct cli_reg {
+	struct reg_options o;
+	const char *insecure[17];
+	size_t n_insecure;
+};
+/* 1 when c was a registry option (stored), 0 when it is not one, < 0 for a bad value. */
+int cli_reg_option(struct cli_reg *r, int c, const char *arg);
 
 #endif

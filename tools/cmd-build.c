@@ -99,12 +99,13 @@ struct build_cli {
 	struct list tags, args, labels, nocf, outputs_s, secrets_s;
 	const char *iidfile, *metadata;
 	bool quiet;
+	struct cli_reg reg;
 };
 
 static int build_parse(struct cli *cli, struct build_cli *b, int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_BUILD_ARG, O_NO_CACHE, O_NO_CACHE_FILTER, O_LABEL, O_NETWORK,
-	       O_SECRET, O_PROGRESS, O_IIDFILE, O_METADATA, O_PLATFORM, O_PULL, O_LOAD };
+	       O_SECRET, O_PROGRESS, O_IIDFILE, O_METADATA, O_PLATFORM, O_PULL, O_LOAD, O_PUSH };
 	static const struct option opts[] = {
 	    {"file", required_argument, NULL, 'f'},
 	    {"tag", required_argument, NULL, 't'},
@@ -122,6 +123,12 @@ static int build_parse(struct cli *cli, struct build_cli *b, int argc, char **ar
 	    {"platform", required_argument, NULL, O_PLATFORM},
 	    {"pull", no_argument, NULL, O_PULL},
 	    {"load", no_argument, NULL, O_LOAD},
+	    {"push", no_argument, NULL, O_PUSH},
+	    {"tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY},
+	    {"insecure-registry", required_argument, NULL, CLI_OPT_INSECURE},
+	    {"creds", required_argument, NULL, CLI_OPT_CREDS},
+	    {"authfile", required_argument, NULL, CLI_OPT_AUTHFILE},
+	    {"cert-dir", required_argument, NULL, CLI_OPT_CERT_DIR},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {},
 	};
@@ -149,11 +156,20 @@ static int build_parse(struct cli *cli, struct build_cli *b, int argc, char **ar
 				return cli_usage(cli, "--platform: one platform per build for now");
 			b->o.platform = optarg;
 			break;
-		case O_PULL: /* images come from the local store until registries land */
+		case O_PULL: b->o.pull = true; break;
+		case O_PUSH: b->o.push = true; break;
 		case O_LOAD: /* the image always goes into the store */
 			break;
 		case 'q': b->quiet = true; break;
-		default: return cli_bad_option(cli, c, argv);
+		default: {
+			int k = cli_reg_option(&b->reg, c, optarg);
+			if (k < 0)
+				return cli_usage(cli, "invalid value \"%s\" for a registry option",
+						 optarg ? optarg : "");
+			if (k == 0)
+				return cli_bad_option(cli, c, argv);
+			b->o.reg = &b->reg.o;
+		}
 		}
 	}
 	if (r < 0)
@@ -244,6 +260,7 @@ int cmd_build(struct cli *cli, int argc, char **argv)
 		build_cli_clear(&b);
 		return 1;
 	}
+	b.o.reg = &b.reg.o;
 	if (r >= 0)
 		r = cairn_build(s, &b.o, &res, &err);
 	if (r >= 0 && b.iidfile && (r = write_text(b.iidfile, res.image_id)) < 0)

@@ -11,7 +11,7 @@ build_pkgs=(
 test_pkgs=(
 	python3 umoci skopeo buildah debootstrap busybox-static
 	attr acl libcap2-bin libarchive-tools jq zstd xz-utils bzip2 gzip tar time file lmdb-utils
-	ca-certificates
+	ca-certificates docker-registry apache2-utils openssl curl
 )
 
 want=("${build_pkgs[@]}")

@@ -93,7 +93,8 @@ static void check_image(struct fsck_ctx *c, const img_rec *r)
 		if (r->layers[i].blob.set)
 			need_blob(c, r->id, &r->layers[i].blob.digest, "layer");
 		if (cairn_store_has(c->s, CAIRN_T_DIFFS, r->layers[i].diff_id.b, CAIRN_DIGEST_LEN) >
-		    0)
+			0 ||
+		    layer_pending(c->s, &r->layers[i])) /* pulled, unpacked on first use */
 			continue;
 		hexof(&r->layers[i].diff_id, hex);
 		problem(c, "image %s: layer sha256:%s missing", r->id, hex);

@@ -351,7 +351,9 @@ static int image_load_parts(cairn_store *s, cairn_image *img, cairn_error **err)
 		return -ENOMEM;
 	for (size_t i = 0; i < img->rec.n_layers; i++) {
 		diff_rec d;
-		r = diff_get(s, &img->rec.layers[i].diff_id, &d);
+		r = diff_get_unpack(s, &img->rec.layers[i], &d, err);
+		if (r < 0 && err && *err)
+			return cairn_error_prefix(err, "image %s", img->rec.id);
 		if (r < 0) {
 			char hex[2 * CAIRN_DIGEST_LEN + 1];
 			cairn_digest_hex(&img->rec.layers[i].diff_id, hex);
@@ -462,6 +464,8 @@ uint64_t image_size(cairn_store *s, const img_rec *r)
 		if (diff_get(s, &r->layers[i].diff_id, &d) >= 0 &&
 		    cairn_layer_info(s, &d.layer, &info) >= 0)
 			total += info.file_bytes;
+		else if (r->layers[i].blob.set)
+			total += r->layers[i].blob.size; /* pulled, not unpacked yet */
 	}
 	return total;
 }

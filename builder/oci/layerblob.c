@@ -289,7 +289,9 @@ int layer_blob_plan(cairn_store *s, const img_layer *l, int compression, bool ne
 	cairn_compression c =
 	    compression < 0 ? CAIRN_COMPRESS_GZIP : (cairn_compression) compression;
 	diff_rec d;
-	int r = diff_get(s, &l->diff_id, &d);
+	int r = diff_get_unpack(s, l, &d, err);
+	if (r < 0 && err && *err)
+		return r;
 	if (r < 0) {
 		char hex[2 * CAIRN_DIGEST_LEN + 1];
 		cairn_digest_hex(&l->diff_id, hex);

@@ -237,6 +237,11 @@ static int plan_layer(struct load_ctx *c, const oci_desc *d, const cairn_digest 
 	}
 	bool blob_known = cairn_store_has(c->s, CAIRN_T_BLOBS, d->digest.b, CAIRN_DIGEST_LEN) > 0;
 	bool diff_known = load_diff_known(c, diff_id);
+	const struct oci_media *mt = oci_media_lookup(d->media_type);
+	if (c->defer_unpack && !diff_known && mt && mt->compression != CAIRN_COMPRESS_NONE) {
+		/* kept as the verified blob; unpacked when first used */
+		return plan_raw(c, d, NULL, err);
+	}
 	/* an uncompressed blob is its diff: a known diff reproduces it */
 	if (diff_known && memcmp(d->digest.b, diff_id->b, CAIRN_DIGEST_LEN) == 0)
 		blob_known = true;
@@ -568,7 +573,13 @@ static int load_detect(struct load_ctx *c, bool *ret_docker, cairn_error **err)
 int cairn_image_load(cairn_store *s, const char *path, cairn_loaded_fn fn, void *userdata,
 		     cairn_error **err)
 {
-	struct load_ctx c = {.s = s};
+	return load_path(s, path, false, fn, userdata, err);
+}
+
+int load_path(cairn_store *s, const char *path, bool defer_unpack, cairn_loaded_fn fn,
+	      void *userdata, cairn_error **err)
+{
+	struct load_ctx c = {.s = s, .defer_unpack = defer_unpack};
 	bool docker = false;
 	int r = src_open(s, path, &c.src, err);
 	if (r >= 0) {

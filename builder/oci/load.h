@@ -55,6 +55,9 @@ struct load_ctx {
 	struct loaded *tops;
 	size_t n_diffs;
 	cairn_digest *diffs; /* diff records staged in this batch */
+	/* pull: compressed layers whose diff is not known are kept as their
+	 * verified blob only and unpacked on first use (diff_get_unpack) */
+	bool defer_unpack;
 };
 
 /* load.c */

@@ -10,6 +10,7 @@
  */
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -368,13 +369,36 @@ int tag_list_load(cairn_store *s, tag_list *ret);
 void tag_list_clear(tag_list *t);
 /* Familiar names of id, NULL-terminated (never NULL on success). */
 int tag_list_names(const tag_list *t, const char *id, bool familiar, char ***ret);
-/* Sum of the file bytes of the image's layers (index: of every child). */
+/* Sum of the file bytes of the image's layers (index: of every child); a layer
+ * a pull has not unpacked yet counts with its compressed size. */
 uint64_t image_size(cairn_store *s, const img_rec *r);
 /* Opens the record of a resolved name, with a message when it is missing. */
 int image_get_named(cairn_store *s, const char *name, img_rec *ret, cairn_error **err);
 /* The child of an index for a platform (NULL: the host's, else the first). */
 int index_pick_child(cairn_store *s, const img_rec *idx, const oci_platform *want, img_rec *ret,
 		     cairn_error **err);
+
+/* ---- load (load.c) and unpacking on first use (unpack.c) ------------------------- */
+
+/* cairn_image_load; with defer_unpack (pull), compressed layers whose diff
+ * is not in the store are kept as their verified blob only. */
+int load_path(cairn_store *s, const char *path, bool defer_unpack, cairn_loaded_fn fn,
+	      void *userdata, cairn_error **err);
+/* diff_get for a layer of an image; a layer that a pull kept as its
+ * compressed blob only is unpacked first (own batch, committed).  -ENOENT
+ * when neither the diff nor the blob is in the store. */
+int diff_get_unpack(cairn_store *s, const img_layer *l, diff_rec *ret, cairn_error **err);
+/* Calls a pull's or push's progress callback (fn may be NULL) under lock,
+ * so that the transferring threads report one at a time (pull.c). */
+void xfer_emit(cairn_xfer_fn fn, void *userdata, pthread_mutex_t *lock,
+	       enum cairn_xfer_event ev, const char *what, const cairn_digest *d, uint64_t done,
+	       uint64_t total);
+/* The manifest of an index that fits a platform best (pull.c), or NULL:
+ * os and architecture must match; an exact variant beats an unspecified
+ * one (arm64 is v8 either way). */
+const oci_desc *oci_index_pick(const oci_index *x, const oci_platform *want);
+/* Whether the layer is waiting to be unpacked (no diff, blob stored). */
+bool layer_pending(cairn_store *s, const img_layer *l);
 
 /* ---- load sources (load-src.c) ------------------------------------------------- */
 

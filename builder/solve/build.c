@@ -114,6 +114,7 @@ static void build_free(struct build *b)
 	strv_clear(&b->global_args);
 	strv_clear(&b->build_args);
 	strv_clear(&b->proxy_env);
+	strv_clear(&b->pulled);
 	free(b->platform);
 	df_ast_free(b->ast);
 	df_ignore_free(b->ignore);

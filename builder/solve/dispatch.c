@@ -265,20 +265,66 @@ static json_t *empty_image(const char *platform)
 	return img;
 }
 
+/* Whether name looks like something a registry could have (not an image id). */
+static bool pullable(const char *name)
+{
+	cairn_ref ref;
+	if (cairn_ref_parse(name, &ref, NULL) < 0)
+		return false;
+	cairn_ref_clear(&ref);
+	size_t n = strlen(name);
+	bool hex = n >= 12;
+	for (size_t i = 0; hex && i < n; i++)
+		hex = (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f');
+	return !hex && strncmp(name, "sha256:", 7) != 0;
+}
+
+int build_image_open(struct build *b, const char *name, const char *platform,
+		     cairn_image **ret, cairn_error **err)
+{
+	bool again = false;
+	if (b->o->pull && pullable(name)) {
+		/* --pull: once per name and platform in a build */
+		_cleanup_free_ char *k = NULL;
+		if (asprintf(&k, "%s\n%s", name, platform ? platform : "") < 0)
+			return -ENOMEM;
+		pthread_mutex_lock(&b->lock);
+		again = !strv_contains(&b->pulled, k);
+		int r = again ? strv_push(&b->pulled, k) : 0;
+		pthread_mutex_unlock(&b->lock);
+		if (r < 0)
+			return r;
+	}
+	int r = again ? CAIRN_E_NOTFOUND : cairn_image_open_platform(b->store, name, platform, ret, err);
+	if (r != CAIRN_E_NOTFOUND || !pullable(name))
+		return r;
+	if (err) {
+		cairn_error_free(*err);
+		*err = NULL;
+	}
+	struct cairn_pull_options po = {.platform = platform, .reg = b->o->reg};
+	struct cairn_pull_result res = {0};
+	progress_note(b->pr, "pulling %s", name);
+	r = cairn_image_pull(b->store, name, &po, &res, err);
+	if (r >= 0) {
+		progress_note(b->pr, "pulled %s (%s): %u blobs fetched, %u already present", name,
+			      res.digest, res.fetched, res.present);
+		r = cairn_image_open_platform(b->store, res.id, platform, ret, err);
+	}
+	cairn_pull_result_clear(&res);
+	return r;
+}
+
 static int init_from_image(struct build *b, struct bstage *sg, const char *platform,
 			   cairn_error **err)
 {
 	cairn_image *img = NULL;
-	int r = cairn_image_open_platform(b->store, sg->base, sg->platform, &img, err);
-	if (r == CAIRN_E_NOTFOUND) {
-		cairn_error_free(err ? *err : NULL);
-		if (err)
-			*err = NULL;
+	int r = build_image_open(b, sg->base, sg->platform, &img, err);
+	if (r == CAIRN_E_NOTFOUND && !(err && *err))
 		return build_error(b, sg->from, r, err,
 				   "image \"%s\" is not in the local store (bring it in with "
-				   "`cairn load`, `cairn import` or `cairn build -t`)",
+				   "`cairn pull`, `cairn load`, `cairn import` or `cairn build -t`)",
 				   sg->base);
-	}
 	if (r < 0)
 		return build_error_at(b, sg->from, r, err);
 	size_t len;

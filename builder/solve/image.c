@@ -189,13 +189,65 @@ static int output_rootfs(struct build *b, const struct bstate *st, const struct 
 	return r;
 }
 
+/* The names an image output (or a save) uses: name=..., else the -t tags. */
+static const char *const *output_names(struct build *b, const struct cairn_build_output *o,
+				       size_t *ret_n)
+{
+	const char *const *names = (const char *const *) o->names;
+	size_t n = 0;
+	while (names && names[n])
+		n++;
+	if (!n) {
+		names = b->o->tags;
+		n = b->o->n_tags;
+	}
+	*ret_n = n;
+	return names;
+}
+
+/* Names the image and pushes it under each name. */
+static int push_names(struct build *b, const char *image_id, const char *const *names,
+		      size_t n, cairn_error **err)
+{
+	if (!n)
+		return cairn_error_set(err, -EINVAL,
+				       "pushing needs a name: give -t NAME or --output "
+				       "type=image,name=NAME,push=true");
+	for (size_t i = 0; i < n; i++) {
+		struct cairn_push_options po = {.reg = b->o->reg, .compression = -1};
+		_cleanup_free_ char *digest = NULL;
+		int r = cairn_image_tag(b->store, image_id, names[i], err);
+		if (r >= 0)
+			r = cairn_image_push(b->store, names[i], NULL, &po, &digest, err);
+		if (r < 0)
+			return r;
+		progress_note(b->pr, "pushed %s@%s", names[i], digest);
+	}
+	return 0;
+}
+
 int build_outputs(struct build *b, const char *image_id, cairn_error **err)
 {
+	if (b->o->push) {
+		int r = push_names(b, image_id, b->o->tags, b->o->n_tags, err);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < b->o->n_outputs; i++) {
 		const struct cairn_build_output *o = &b->o->outputs[i];
 		int r = 0;
-		if (o->type == CAIRN_OUTPUT_IMAGE)
+		if (o->type == CAIRN_OUTPUT_IMAGE) {
+			size_t n;
+			const char *const *names = output_names(b, o, &n);
+			/* names of an image output are names of the image too */
+			for (size_t k = 0; k < n && o->names && r >= 0; k++)
+				r = cairn_image_tag(b->store, image_id, names[k], err);
+			if (r >= 0 && o->push && !(b->o->push && !o->names))
+				r = push_names(b, image_id, names, n, err);
+			if (r < 0)
+				return r;
 			continue;
+		}
 		if (o->type == CAIRN_OUTPUT_LOCAL || o->type == CAIRN_OUTPUT_TAR) {
 			r = output_rootfs(b, &b->target->st, o, err);
 		} else {
@@ -206,14 +258,8 @@ int build_outputs(struct build *b, const char *image_id, cairn_error **err)
 			    .compression = o->compression,
 			    .source_date_epoch = b->epoch,
 			};
-			const char *const *names = (const char *const *) o->names;
-			size_t n = 0;
-			while (names && names[n])
-				n++;
-			if (!n) {
-				names = b->o->tags;
-				n = b->o->n_tags;
-			}
+			size_t n;
+			const char *const *names = output_names(b, o, &n);
 			if (!n) {
 				names = &image_id;
 				n = 1;

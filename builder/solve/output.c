@@ -53,10 +53,11 @@ static int output_kv(struct cairn_build_output *o, const char *k, const char *v,
 				o->type = types[i].t;
 				return 0;
 			}
-		if (!strcmp(v, "registry"))
-			return cairn_error_set(err, -ENOTSUP,
-					       "--output type=registry: pushing to registries is not "
-					       "supported yet (write type=oci and copy it with skopeo)");
+		if (!strcmp(v, "registry")) { /* buildx: type=image,push=true */
+			o->type = CAIRN_OUTPUT_IMAGE;
+			o->push = true;
+			return 0;
+		}
 		return cairn_error_set(err, -EINVAL, "--output: unknown type \"%s\"", v);
 	}
 	if (!strcmp(k, "dest"))
@@ -84,11 +85,12 @@ static int output_kv(struct cairn_build_output *o, const char *k, const char *v,
 				return -ENOMEM;
 		return 0;
 	}
-	if (!strcmp(k, "push") && strcasecmp(v, "true") == 0)
-		return cairn_error_set(err, -ENOTSUP,
-				       "--output push=true: pushing to registries is not supported yet");
+	if (!strcmp(k, "push")) {
+		o->push = strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+		return 0;
+	}
 	/* options of other builders that change nothing here */
-	static const char *const ignored[] = {"push", "compression-level", "force-compression",
+	static const char *const ignored[] = {"push-by-digest", "compression-level", "force-compression",
 					      "oci-mediatypes", "annotation", "unpack", "store"};
 	for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
 		if (!strncmp(k, ignored[i], strlen(ignored[i])))

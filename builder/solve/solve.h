@@ -48,6 +48,7 @@ int strv_set_env(struct strv *s, const char *key, const char *value); /* replace
 const char *strv_get_env(const struct strv *s, const char *key);
 int strv_copy(struct strv *dst, const struct strv *src);
 void strv_clear(struct strv *s);
+bool strv_contains(const struct strv *s, const char *str);
 
 struct blayer {
 	cairn_id layer;
@@ -117,6 +118,7 @@ struct build {
 	struct strv global_args;  /* meta ARGs before the first FROM, plus predefined */
 	struct strv build_args;	  /* --build-arg K=V (resolved) */
 	struct strv proxy_env;	  /* proxy build args: RUN env, not key or history */
+	struct strv pulled;	  /* --pull: "NAME\nPLATFORM" pulled by this build (lock) */
 	struct barg *meta_args;	  /* declared global ARGs (for stage ARG inheritance) */
 	size_t n_meta_args;
 	char *platform;		  /* target platform */
@@ -144,6 +146,10 @@ int build_error(struct build *b, const struct df_node *n, int code, cairn_error 
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Prefixes an error from below with "Dockerfile:LINE: ". */
 int build_error_at(struct build *b, const struct df_node *n, int code, cairn_error **err);
+/* Opens an image for FROM / --from: pulled when not in the store (and
+ * once per build with --pull). */
+int build_image_open(struct build *b, const char *name, const char *platform,
+		     cairn_image **ret, cairn_error **err);
 /* Finds a stage by name or index ("0"); NULL if none. */
 struct bstage *plan_find_stage(struct build *b, const char *name, size_t before);
 

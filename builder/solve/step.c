@@ -118,13 +118,15 @@ int mount_from(struct build *b, struct bstage *sg, const struct df_node *n, cons
 	} else {
 		cairn_image *img = NULL;
 		cairn_error *e = NULL;
-		r = cairn_image_open_platform(b->store, from, sg->st.platform, &img, &e);
-		if (r == CAIRN_E_NOTFOUND) {
+		r = build_image_open(b, from, sg->st.platform, &img, &e);
+		if (r < 0 && (r == CAIRN_E_NOTFOUND || r == CAIRN_E_NETWORK || r == CAIRN_E_AUTH)) {
+			/* BuildKit too looks for an image of that name at its registry */
+			r = build_error(b, n, r, err,
+					"--from=%s: no such stage, and no such image in the local "
+					"store or its registry (%s)",
+					from, e && e->msg ? e->msg : "not found");
 			cairn_error_free(e);
-			return build_error(b, n, r, err,
-					   "--from=%s: no such stage, and no such image in the local "
-					   "store (bring it in with `cairn load` or `cairn import`)",
-					   from);
+			return r;
 		}
 		if (r < 0) {
 			if (err && !*err)

@@ -36,6 +36,14 @@ int strv_pushf(struct strv *s, const char *fmt, ...)
 	return strv_push(s, str);
 }
 
+bool strv_contains(const struct strv *s, const char *str)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return true;
+	return false;
+}
+
 static ssize_t env_index(const struct strv *s, const char *key)
 {
 	size_t klen = strlen(key);

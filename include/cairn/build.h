@@ -48,6 +48,7 @@ struct cairn_build_output {
 	bool tar;	  /* OCI: archive (true, default) or directory */
 	int compression;  /* cairn_compression, -1 = default (gzip) */
 	char **names;	  /* name=... (NULL: the tags) */
+	bool push;	  /* image: push=true (type=registry) */
 };
 
 struct cairn_build_secret {
@@ -78,6 +79,9 @@ struct cairn_build_options {
 	cairn_progress_mode progress;
 	FILE *progress_file; /* NULL: stderr */
 	int64_t source_date_epoch; /* -1: unset (SOURCE_DATE_EPOCH in the environment is read by the CLI) */
+	bool pull;		   /* --pull: FROM images are resolved at their registry again */
+	bool push;		   /* --push: every tag is pushed */
+	const struct reg_options *reg; /* registry options, or NULL */
 };
 
 struct cairn_build_stats {

@@ -143,6 +143,69 @@ struct cairn_save_options {
 int cairn_image_save(cairn_store *s, const char *const *names, size_t n_names, const char *path,
 		     const struct cairn_save_options *opts, cairn_error **err);
 
+/* ---- registries (pull.c, push.c; transport in builder/registry) -------- */
+
+struct reg_options; /* builder/registry/registry.h */
+
+/* Progress of a pull or push, one event per blob state change (called
+ * from the transferring threads, one call at a time). */
+enum cairn_xfer_event {
+	CAIRN_XFER_START = 0, /* a transfer begins (done: bytes already there) */
+	CAIRN_XFER_PROGRESS,
+	CAIRN_XFER_DONE,
+	CAIRN_XFER_EXISTS,  /* not sent: already in the store / the registry */
+	CAIRN_XFER_MOUNTED, /* push: mounted from another repository */
+	CAIRN_XFER_STORE,   /* pull: everything fetched, committing to the store */
+};
+struct cairn_xfer {
+	enum cairn_xfer_event event;
+	const char *what; /* "layer", "config", "manifest", "index", "blob" */
+	const cairn_digest *digest;
+	uint64_t done, total;
+};
+typedef void (*cairn_xfer_fn)(const struct cairn_xfer *x, void *userdata);
+
+struct cairn_pull_options {
+	const char *platform; /* NULL: the host's */
+	bool all_platforms;   /* an index is kept with every platform image */
+	const struct reg_options *reg;
+	unsigned jobs; /* parallel blob downloads, 0 = 4 */
+	cairn_xfer_fn progress;
+	void *userdata;
+};
+struct cairn_pull_result {
+	char *id;	    /* image id (an index's id with all_platforms) */
+	char *name;	    /* normalized reference tagged, NULL for a digest pull */
+	char *digest;	    /* digest of the manifest (or index) the reference named */
+	unsigned fetched;   /* blobs downloaded */
+	unsigned present;   /* blobs the store already had */
+	uint64_t bytes;	    /* bytes downloaded */
+};
+void cairn_pull_result_clear(struct cairn_pull_result *r);
+/* `docker pull REF`: resolves REF at its registry, downloads what the store
+ * lacks (in parallel, verified against the digests; blobs that an
+ * interrupted pull completed are kept under ROOT/tmp/pull and not fetched
+ * again) and commits the image in one batch, named REF.  Compressed layers
+ * new to the store are kept as their blob and unpacked on first use. */
+int cairn_image_pull(cairn_store *s, const char *ref, const struct cairn_pull_options *o,
+		     struct cairn_pull_result *ret, cairn_error **err);
+
+struct cairn_push_options {
+	const struct reg_options *reg;
+	int compression; /* cairn_compression for every layer, or -1: keep (see save) */
+	bool chunked;	 /* chunked uploads instead of monolithic ones */
+	unsigned jobs;	 /* parallel uploads, 0 = 4 */
+	cairn_xfer_fn progress;
+	void *userdata;
+};
+/* `docker push`: uploads image name (all platforms of an index) to dest
+ * (a reference; NULL = name).  Blobs the registry has are not sent;
+ * blobs of an image that came from another repository of the same registry
+ * are mounted from there.  *ret_digest (may be NULL): the manifest's (or
+ * index's) digest, "sha256:..." (malloc'd). */
+int cairn_image_push(cairn_store *s, const char *name, const char *dest,
+		     const struct cairn_push_options *o, char **ret_digest, cairn_error **err);
+
 /* ---- new images from layers --------------------------------------------- */
 
 struct cairn_image_commit_options {
