@@ -310,6 +310,9 @@ int build_image_open(struct build *b, const char *name, const char *platform,
 		progress_note(b->pr, "pulled %s (%s): %u blobs fetched, %u already present", name,
 			      res.digest, res.fetched, res.present);
 		r = cairn_image_open_platform(b->store, res.id, platform, ret, err);
+	} else if (!again) {
+		cairn_error_prefix(err, "image \"%s\" is not in the local store and could not be pulled",
+				   name);
 	}
 	cairn_pull_result_clear(&res);
 	return r;
