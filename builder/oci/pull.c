@@ -33,6 +33,7 @@ struct pull_blob {
 	uint64_t size;
 	const char *what;
 	bool fetch; /* false: the store has it */
+	bool json;  /* a config: the load reads it from the layout */
 	uint64_t got;
 	bool downloaded;
 	int r;
@@ -91,12 +92,11 @@ static int blob_add(struct pull_ctx *c, const oci_desc *d, const char *what, boo
 	if (!n)
 		return -ENOMEM;
 	c->b = n;
-	/* configs are always fetched: the load reads them from the layout */
-	bool have = !json &&
-		    (cairn_store_has(c->s, CAIRN_T_BLOBS, d->digest.b, CAIRN_DIGEST_LEN) > 0 ||
-		     cairn_store_has(c->s, CAIRN_T_DIFFS, d->digest.b, CAIRN_DIGEST_LEN) > 0);
+	/* a config the store has is copied into the layout from there */
+	bool have = cairn_store_has(c->s, CAIRN_T_BLOBS, d->digest.b, CAIRN_DIGEST_LEN) > 0 ||
+		    (!json && cairn_store_has(c->s, CAIRN_T_DIFFS, d->digest.b, CAIRN_DIGEST_LEN) > 0);
 	n[c->n++] = (struct pull_blob){.digest = d->digest, .size = d->size, .what = what,
-				       .fetch = !have};
+				       .fetch = !have, .json = json};
 	return 0;
 }
 
@@ -395,6 +395,15 @@ static int fetch_all(struct pull_ctx *c, cairn_error **err)
 	qsort(c->b, c->n, sizeof(*c->b), size_desc);
 	unsigned jobs = c->o->jobs ? c->o->jobs : PULL_JOBS, want = 0;
 	for (size_t i = 0; i < c->n; i++) {
+		if (!c->b[i].fetch && c->b[i].json) {
+			_cleanup_free_ char *doc = NULL;
+			size_t len;
+			int k = blob_read(c->s, &c->b[i].digest, OCI_JSON_MAX, &doc, &len, err);
+			if (k >= 0)
+				k = write_doc(c, &c->b[i].digest, doc, len, err);
+			if (k < 0)
+				return k;
+		}
 		if (!c->b[i].fetch) {
 			c->res->present++;
 			xfer(c, CAIRN_XFER_EXISTS, c->b[i].what, &c->b[i].digest, c->b[i].size,
