@@ -17,11 +17,13 @@
  * Until the commit in 3 nothing is in the store; a failed or corrupted
  * download leaves only what ROOT/tmp holds.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "load.h"
 #include "registry.h"
@@ -48,6 +50,7 @@ struct pull_ctx {
 	const char *label; /* the reference as given */
 	char *cache;	   /* ROOT/tmp/pull/sha256 */
 	char *dir;	   /* the layout */
+	int dir_fd;	   /* open and locked while the pull runs */
 	size_t n;
 	struct pull_blob *b;
 	/* workers */
@@ -491,6 +494,28 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 	return 0;
 }
 
+/* Removes the layouts of pulls that were killed: theirs is no longer locked. */
+static void sweep_stale(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "pull-", 5) != 0)
+			continue;
+		_cleanup_close_ int fd = openat(dirfd(d), de->d_name,
+						O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_free_ char *path = NULL;
+		struct stat st;
+		/* an unlocked layout younger than a minute may be one being set up */
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_mtime > time(NULL) - 60 ||
+		    flock(fd, LOCK_EX | LOCK_NB) < 0 || asprintf(&path, "%s/%s", tmp, de->d_name) < 0)
+			continue;
+		nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void loaded(const char *name, const char *id, void *userdata)
 {
 	struct pull_ctx *c = userdata;
@@ -517,6 +542,8 @@ static void pull_ctx_clear(struct pull_ctx *c, bool committed)
 		cairn_error_free(c->b[i].err);
 	free(c->b);
 	free(c->dir);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
 	free(c->cache);
 	reg_client_free(c->rc);
 	pthread_mutex_destroy(&c->lock);
@@ -527,7 +554,8 @@ int cairn_image_pull(cairn_store *s, const char *input, const struct cairn_pull_
 {
 	static const struct cairn_pull_options defaults = {0};
 	struct cairn_pull_result res = {0};
-	struct pull_ctx c = {.s = s, .o = o ? o : &defaults, .label = input, .res = &res};
+	struct pull_ctx c = {
+	    .s = s, .o = o ? o : &defaults, .label = input, .res = &res, .dir_fd = -1};
 	pthread_mutex_init(&c.lock, NULL);
 	cairn_ref ref = {0};
 	oci_desc top = {0};
@@ -545,11 +573,16 @@ int cairn_image_pull(cairn_store *s, const char *input, const struct cairn_pull_
 		r = -ENOMEM;
 	if (r >= 0 && (r = mkdir_p(c.cache, 0700)) < 0)
 		cairn_error_from(err, r, "creating %s", c.cache);
+	if (r >= 0)
+		sweep_stale(tmp);
 	if (r >= 0 && !mkdtemp(c.dir)) {
 		r = cairn_error_from(err, -errno, "creating %s", c.dir);
 		free(c.dir);
 		c.dir = NULL;
 	}
+	if (r >= 0 && ((c.dir_fd = open(c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+		       flock(c.dir_fd, LOCK_EX) < 0))
+		r = cairn_error_from(err, -errno, "locking %s", c.dir);
 	if (r >= 0) {
 		_cleanup_free_ char *bd = NULL;
 		if (asprintf(&bd, "%s/blobs/sha256", c.dir) < 0)

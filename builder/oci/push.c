@@ -319,7 +319,7 @@ static int push_image(struct push_ctx *c, const img_rec *r, oci_desc *ret, char 
 	size_t len = 0;
 	if (!items || !lbs)
 		return -ENOMEM;
-	int k = manifest_build(c->s, r, c->o->compression, false, lbs, &c->upd, &json, &len, err);
+	int k = manifest_build(c->s, r, c->o->compression, true, lbs, &c->upd, &json, &len, err);
 	if (k < 0)
 		return k;
 	for (size_t i = 0; i < r->n_layers; i++)
