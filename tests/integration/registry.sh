@@ -425,8 +425,13 @@ t_push_zstd() {
 	assert_eq "$(last_line "$RUN_OUT")" "$APP_ID" "pulling the zstd image back gives the same image id"
 	assert_eq "$(inspect_field "$REG/it/app:zstd" .Digest)" "$dig" "and remembers the zstd manifest"
 	assert_fsck_clean
+	# chunked uploads (PATCH ... then PUT) give the same blobs
+	must seed push --chunked --compression-format zstd app:v1 "$REG/it/chunked:zstd"
+	assert_eq "$(last_line "$RUN_OUT")" "$dig" "--chunked push: same manifest digest"
+	must sk copy -q --src-tls-verify=false "docker://$REG/it/chunked:zstd" "oci:$W/sk-chunked:v1"
+	verify_blobs "$W/sk-chunked"
 }
-run_test "push --compression-format zstd: zstd layers, same config, pulls back" t_push_zstd
+run_test "push --compression-format zstd (monolithic and --chunked): zstd layers, same config, pulls back" t_push_zstd
 
 # ---- pull ---------------------------------------------------------------------
 
