@@ -331,36 +331,46 @@ static int fetch_one(struct pull_ctx *c, struct pull_blob *b, cairn_error **err)
 	    asprintf(&part, "%s/%s.part", c->cache, hex) < 0 ||
 	    asprintf(&link_to, "%s/%s", c->dir, rel) < 0)
 		return -ENOMEM;
-	/* the .part file's lock serializes pulls of one blob */
-	_cleanup_close_ int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return cairn_error_from(err, -errno, "creating %s", part);
-	if (flock(fd, LOCK_EX) < 0)
-		return cairn_error_from(err, -errno, "locking %s", part);
-	struct stat st;
-	if (stat(done, &st) == 0 && (uint64_t) st.st_size == b->size) {
-		/* completed (and verified) by an earlier pull */
-		xfer(c, CAIRN_XFER_EXISTS, b->what, &b->digest, b->size, b->size);
-	} else {
+	/* the .part file's lock serializes pulls of one blob; a lock taken on
+	 * a .part that was renamed (or removed) meanwhile is taken again */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		_cleanup_close_ int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return cairn_error_from(err, -errno, "creating %s", part);
+		if (flock(fd, LOCK_EX) < 0)
+			return cairn_error_from(err, -errno, "locking %s", part);
+		struct stat st, pst;
 		if (fstat(fd, &st) < 0)
 			return cairn_error_from(err, -errno, "%s", part);
-		xfer(c, CAIRN_XFER_START, b->what, &b->digest, (uint64_t) st.st_size, b->size);
-		struct fetch_progress fp = {c, b};
-		int r = reg_blob_fetch(c->rc, c->repo, &b->digest, b->size, fd, fetch_progress, &fp,
-				       err);
-		if (r < 0) {
-			if (r == CAIRN_E_DIGEST)
-				unlink(part);
-			return r;
+		if (stat(part, &pst) < 0 || pst.st_ino != st.st_ino || pst.st_dev != st.st_dev)
+			continue;
+		struct stat dst;
+		if (stat(done, &dst) == 0 && (uint64_t) dst.st_size == b->size) {
+			/* completed (and verified) by an earlier pull */
+			xfer(c, CAIRN_XFER_EXISTS, b->what, &b->digest, b->size, b->size);
+		} else {
+			xfer(c, CAIRN_XFER_START, b->what, &b->digest, (uint64_t) st.st_size,
+			     b->size);
+			struct fetch_progress fp = {c, b};
+			int r = reg_blob_fetch(c->rc, c->repo, &b->digest, b->size, fd,
+					       fetch_progress, &fp, err);
+			if (r < 0) {
+				if (r == CAIRN_E_DIGEST)
+					unlink(part);
+				return r;
+			}
+			if (rename(part, done) < 0)
+				return cairn_error_from(err, -errno, "renaming %s", part);
+			b->downloaded = true;
+			xfer(c, CAIRN_XFER_DONE, b->what, &b->digest, b->size, b->size);
 		}
-		if (rename(part, done) < 0)
-			return cairn_error_from(err, -errno, "renaming %s", part);
-		b->downloaded = true;
-		xfer(c, CAIRN_XFER_DONE, b->what, &b->digest, b->size, b->size);
+		if (link(done, link_to) == 0 || errno == EEXIST)
+			return 0;
+		if (errno != ENOENT) /* ENOENT: another pull committed and removed it */
+			return cairn_error_from(err, -errno, "linking %s", link_to);
 	}
-	if (link(done, link_to) < 0 && errno != EEXIST)
-		return cairn_error_from(err, -errno, "linking %s", link_to);
-	return 0;
+	return cairn_error_set(err, -EBUSY, "%s: blob sha256:%.12s: gave up waiting for other pulls",
+			       c->label, hex);
 }
 
 static void *fetch_worker(void *userdata)
