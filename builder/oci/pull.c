@@ -51,6 +51,8 @@ struct pull_ctx {
 	char *cache;	   /* ROOT/tmp/pull/sha256 */
 	char *dir;	   /* the layout */
 	int dir_fd;	   /* open and locked while the pull runs */
+	bool single;	   /* the reference named a manifest, not an index */
+	cairn_digest config; /* of the last manifest walked */
 	size_t n;
 	struct pull_blob *b;
 	/* workers */
@@ -147,8 +149,10 @@ static int walk_manifest(struct pull_ctx *c, const char *body, size_t len, cairn
 	if (m.config.size > OCI_JSON_MAX)
 		r = cairn_error_set(err, CAIRN_E_FORMAT, "%s: config of %llu bytes is too large",
 				    c->label, (unsigned long long) m.config.size);
-	if (r >= 0)
+	if (r >= 0) {
+		c->config = m.config.digest;
 		r = blob_add(c, &m.config, "config", true);
+	}
 	for (size_t i = 0; r >= 0 && i < m.n_layers; i++)
 		r = blob_add(c, &m.layers[i], "layer", false);
 	oci_manifest_clear(&m);
@@ -261,6 +265,7 @@ static int resolve(struct pull_ctx *c, const char *ref, oci_desc *ret_top, cairn
 	r = write_doc(c, &m.digest, m.body, m.len, err);
 	const char *mt = m.media_type;
 	if (r >= 0 && k == OCI_K_MANIFEST) {
+		c->single = true;
 		r = walk_manifest(c, m.body, m.len, err);
 	} else if (r >= 0 && k == OCI_K_INDEX && c->o->all_platforms) {
 		r = walk_index(c, m.body, m.len, 0, err);
@@ -462,6 +467,41 @@ static int fetch_all(struct pull_ctx *c, cairn_error **err)
 	return 0;
 }
 
+/* A --platform the user gave must be the platform of a single manifest
+ * (as docker pull checks it); its config is in the layout by now. */
+static int check_platform(struct pull_ctx *c, cairn_error **err)
+{
+	if (!c->single || !c->o->platform)
+		return 0;
+	char rel[80];
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	size_t len;
+	blob_path(&c->config, rel);
+	if (asprintf(&path, "%s/%s", c->dir, rel) < 0)
+		return -ENOMEM;
+	oci_platform want = {0};
+	oci_config cfg = {0};
+	int r = read_file(path, OCI_JSON_MAX, &buf, &len);
+	if (r < 0)
+		return cairn_error_from(err, r, "reading %s", path);
+	if (oci_platform_parse(c->o->platform, &want) < 0)
+		r = cairn_error_set(err, CAIRN_E_FORMAT,
+				    "invalid platform \"%s\" (want os/arch[/variant])",
+				    c->o->platform);
+	if (r >= 0 && (r = oci_config_parse(buf, len, "config", &cfg, err)) < 0)
+		cairn_error_prefix(err, "%s", c->label);
+	oci_desc d = {.has_platform = true, .platform = cfg.platform};
+	if (r >= 0 && cfg.platform.os && cfg.platform.arch && platform_score(&d, &want) == 0) {
+		_cleanup_free_ char *have = oci_platform_string(&cfg.platform);
+		r = cairn_error_set(err, CAIRN_E_NOTFOUND,
+				    "%s: the image is for %s, not the requested %s", c->label,
+				    have ? have : "?", c->o->platform);
+	}
+	oci_config_clear(&cfg);
+	oci_platform_clear(&want);
+	return r;
+}
+
 /* ---- the layout ------------------------------------------------------------------------------ */
 
 static int write_index(struct pull_ctx *c, const oci_desc *top, const char *name,
@@ -604,6 +644,8 @@ int cairn_image_pull(cairn_store *s, const char *input, const struct cairn_pull_
 		r = resolve(&c, ref.digest ? ref.digest : ref.tag, &top, err);
 	if (r >= 0)
 		r = fetch_all(&c, err);
+	if (r >= 0)
+		r = check_platform(&c, err);
 	if (r >= 0)
 		r = write_index(&c, &top, res.name, ref.tag, err);
 	if (r >= 0) {

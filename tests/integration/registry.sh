@@ -497,6 +497,13 @@ t_pull_docker_v2s2() {
 	rdig=$(remote_digest "$REG/it/foreign-docker:v1")
 	assert_eq "$(jq -r .mediaType <<<"$raw")" application/vnd.docker.distribution.manifest.v2+json "skopeo pushed Docker schema 2"
 	new_store
+	# a single-platform image is checked against an explicit --platform
+	local other=linux/arm64
+	[ "$(uname -m)" = aarch64 ] && other=linux/amd64
+	run cairn pull --platform "$other" "$REG/it/foreign-docker:v1"
+	assert_ne "$RUN_RC" 0 "pull --platform $other of a single-platform image for the host"
+	assert_contains "$RUN_ERR" "not the requested $other" "platform mismatch message"
+	assert_eq "$(cairn images -q)" "" "nothing stored after the platform mismatch"
 	must cairn pull "$REG/it/foreign-docker:v1"
 	assert_eq "$(last_line "$RUN_OUT")" "$(jq -r .config.digest <<<"$raw")" "id = config digest"
 	assert_eq "$(inspect_field "$REG/it/foreign-docker:v1" .Digest)" "$rdig" "Docker manifest digest kept"
